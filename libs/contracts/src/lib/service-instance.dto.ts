@@ -1,0 +1,264 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus } from './status';
+import { SUBJECT_TOKEN_PATTERN } from './subjects';
+import { IsHostOrIp, MaxJsonBytes } from './validators.util';
+
+export const METADATA_MAX_BYTES = 16 * 1024;
+const SUBJECT_SAFE = 'must be 1-128 characters of letters, digits, "_" or "-"';
+
+export class RequiredEnvironmentVarDto {
+  @ApiProperty({ example: 'OPENAI_API_KEY' })
+  @IsString()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { message: 'name must be an environment variable name' })
+  name!: string;
+
+  @ApiProperty({ example: 'secret' })
+  @IsString()
+  @MaxLength(32)
+  type!: string;
+
+  @ApiProperty()
+  @IsBoolean()
+  required!: boolean;
+}
+
+/** `POST /api/v2/services/registry/register`: the reference guide's schema, plus `models`, `namespace`, `status`. */
+export class RegisterServiceDto {
+  @ApiProperty({ example: 'mech-llms' })
+  @IsString()
+  @Matches(SUBJECT_TOKEN_PATTERN, { message: `serviceName ${SUBJECT_SAFE}` })
+  serviceName!: string;
+
+  @ApiProperty({ example: 'mech-llms-prod-1736958000' })
+  @IsString()
+  @Matches(SUBJECT_TOKEN_PATTERN, { message: `serviceId ${SUBJECT_SAFE}` })
+  serviceId!: string;
+
+  @ApiProperty({ example: '174.138.68.108', description: 'IP address or hostname' })
+  @IsHostOrIp()
+  vmIp!: string;
+
+  @ApiProperty({ example: 3008 })
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  internalPort!: number;
+
+  @ApiProperty({ example: 'llm.mechdna.net' })
+  @IsHostOrIp({ message: 'externalDomain must be a hostname' })
+  externalDomain!: string;
+
+  @ApiProperty({ example: '1.2.0' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(64)
+  version!: string;
+
+  @ApiProperty({ example: 'manual-registration' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  deploymentId!: string;
+
+  @ApiProperty({ enum: ENVIRONMENTS })
+  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  environment!: string;
+
+  @ApiProperty({ example: 'nyc1' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(64)
+  region!: string;
+
+  @ApiPropertyOptional({ type: [String], example: ['llm', 'streaming'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  capabilities?: string[];
+
+  @ApiPropertyOptional({ type: [String], description: 'Models this instance serves (OpenAI `model` names)', example: ['llama-2-7b'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(256, { each: true })
+  models?: string[];
+
+  @ApiPropertyOptional({ example: 'system' })
+  @IsOptional()
+  @Matches(SUBJECT_TOKEN_PATTERN, { message: `namespace ${SUBJECT_SAFE}` })
+  namespace?: string;
+
+  @ApiPropertyOptional({ example: '/health', default: '/health' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/[^\s]{0,511}$/, { message: 'healthCheckEndpoint must be a path starting with "/"' })
+  healthCheckEndpoint?: string;
+
+  @ApiPropertyOptional({ enum: HEALTH_STATUSES, default: 'healthy', description: 'Initial health; the prober corrects it' })
+  @IsOptional()
+  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  status?: HealthStatus;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true })
+  @IsOptional()
+  @MaxJsonBytes(METADATA_MAX_BYTES)
+  metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: [RequiredEnvironmentVarDto] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @ValidateNested({ each: true })
+  @Type(() => RequiredEnvironmentVarDto)
+  requiredEnvironmentVars?: RequiredEnvironmentVarDto[];
+}
+
+/** Load figures a heartbeat carries; the router's balancer and the prober read them. */
+export class LoadFiguresDto {
+  @ApiPropertyOptional({ example: 45 })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  requestsPerMinute?: number;
+
+  @ApiPropertyOptional({ example: 250, description: 'milliseconds' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  averageLatency?: number;
+
+  @ApiPropertyOptional({ example: 0.01, description: 'fraction 0..1' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  errorRate?: number;
+
+  @ApiPropertyOptional({ example: 3, description: 'requests in flight' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  inflight?: number;
+}
+
+/** Heartbeat body over REST, and the payload on `registry.heartbeat.<env>.<service>.<serviceId>`. */
+export class HeartbeatDto {
+  @ApiPropertyOptional({ type: LoadFiguresDto })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => LoadFiguresDto)
+  metadata?: LoadFiguresDto;
+}
+
+export class UpdateStatusDto {
+  @ApiPropertyOptional({ enum: HEALTH_STATUSES })
+  @IsOptional()
+  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  status?: HealthStatus;
+
+  @ApiPropertyOptional({ enum: ADMIN_STATES })
+  @IsOptional()
+  @IsIn(ADMIN_STATES as unknown as string[], { message: `adminState must be one of: ${ADMIN_STATES.join(', ')}` })
+  adminState?: AdminState;
+
+  @ApiPropertyOptional({ example: 'manual override' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
+  reason?: string;
+}
+
+export class ListServicesQueryDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Matches(SUBJECT_TOKEN_PATTERN, { message: `serviceName ${SUBJECT_SAFE}` })
+  serviceName?: string;
+
+  @ApiPropertyOptional({ enum: ENVIRONMENTS })
+  @IsOptional()
+  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  environment?: string;
+
+  @ApiPropertyOptional({ enum: HEALTH_STATUSES })
+  @IsOptional()
+  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  status?: HealthStatus;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  capability?: string;
+}
+
+export class DiscoverQueryDto {
+  @ApiPropertyOptional({ enum: ENVIRONMENTS })
+  @IsOptional()
+  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  environment?: string;
+}
+
+export interface LoadFigures {
+  requestsPerMinute?: number;
+  averageLatency?: number;
+  errorRate?: number;
+  inflight?: number;
+}
+
+/** An instance as every API, event and snapshot shows it. */
+export interface ServiceInstanceView {
+  serviceId: string;
+  serviceName: string;
+  environment: string;
+  region: string;
+  vmIp: string;
+  internalPort: number;
+  externalDomain: string | null;
+  internalUrl: string;
+  externalUrl: string | null;
+  version: string;
+  deploymentId: string;
+  namespace: string | null;
+  capabilities: string[];
+  models: string[];
+  healthCheckEndpoint: string;
+  metadata: Record<string, unknown>;
+  requiredEnvironmentVars: { name: string; type: string; required: boolean }[];
+  status: HealthStatus;
+  adminState: AdminState;
+  routable: boolean;
+  load: LoadFigures;
+  lastSeen: string | null;
+  registeredAt: string;
+  updatedAt: string;
+  revision: number;
+}
+
+export interface RegistrySnapshot {
+  /** Highest revision the snapshot includes, tombstones counted. */
+  revision: number;
+  instances: ServiceInstanceView[];
+}

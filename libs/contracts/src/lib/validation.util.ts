@@ -1,0 +1,35 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+
+export interface FieldError {
+  field: string;
+  reason: string;
+}
+
+/** Flattens class-validator's tree into `{ field, reason }` pairs, with dotted paths for nested fields. */
+export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const error of errors) {
+    const field = parent ? `${parent}.${error.property}` : error.property;
+    for (const reason of Object.values(error.constraints ?? {})) out.push({ field, reason });
+    if (error.children?.length) out.push(...flattenValidationErrors(error.children, field));
+  }
+  return out;
+}
+
+export const VALIDATION_OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+/**
+ * Validates a plain payload (NATS message, config, CLI input) with the same DTO class and options
+ * that the HTTP ValidationPipe uses, so every boundary applies the same checks.
+ */
+export function parseWith<T extends object>(cls: new () => T, plain: unknown): ParseResult<T> {
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
+    return { ok: false, errors: [{ field: '(body)', reason: 'must be a JSON object' }] };
+  }
+  const value = plainToInstance(cls, plain);
+  const errors = validateSync(value, VALIDATION_OPTIONS);
+  return errors.length ? { ok: false, errors: flattenValidationErrors(errors) } : { ok: true, value };
+}

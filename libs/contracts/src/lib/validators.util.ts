@@ -1,0 +1,40 @@
+import { isFQDN, isIP, registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
+
+/** An IPv4/IPv6 address or a DNS hostname (single label allowed, e.g. `localhost` or a k8s service name). */
+export function IsHostOrIp(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyKey) =>
+    registerDecorator({
+      name: 'isHostOrIp',
+      target: target.constructor,
+      propertyName: propertyKey as string,
+      options,
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'string' &&
+          value.length <= 253 &&
+          (isIP(value) || isFQDN(value, { require_tld: false, allow_underscores: false })),
+        defaultMessage: (args: ValidationArguments) => `${args.property} must be an IP address or a hostname`,
+      },
+    });
+}
+
+/** Caps the size of a free-form object by its JSON encoding, so one registration cannot bloat every snapshot. */
+export function MaxJsonBytes(max: number, options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyKey) =>
+    registerDecorator({
+      name: 'maxJsonBytes',
+      target: target.constructor,
+      propertyName: propertyKey as string,
+      constraints: [max],
+      options,
+      validator: {
+        validate: (value: unknown) => {
+          if (value === undefined) return true;
+          if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+          return Buffer.byteLength(JSON.stringify(value), 'utf8') <= max;
+        },
+        defaultMessage: (args: ValidationArguments) =>
+          `${args.property} must be a JSON object of at most ${max} bytes`,
+      },
+    });
+}

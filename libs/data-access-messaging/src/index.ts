@@ -1,0 +1,3 @@
+export * from './lib/nats.client';
+export * from './lib/trace-context.util';
+export type { Msg, Subscription, PubAck } from 'nats';

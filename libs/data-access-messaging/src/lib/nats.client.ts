@@ -1,0 +1,195 @@
+import { Logger } from '@nestjs/common';
+import {
+  connect,
+  ConnectionOptions,
+  headers as natsHeaders,
+  JetStreamClient,
+  JetStreamManager,
+  Msg,
+  MsgHdrs,
+  NatsConnection,
+  PubAck,
+  RetentionPolicy,
+  StorageType,
+  Subscription,
+} from 'nats';
+
+export interface NatsClientOptions {
+  servers: string;
+  /** Connection name shown by `nats server report connections`. */
+  name: string;
+  /** Delay between reconnect attempts; reconnects never stop. */
+  reconnectTimeWaitMs?: number;
+  /** At start-up, how long to keep retrying before giving up. */
+  connectTimeoutMs?: number;
+}
+
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  /** How long events stay replayable. */
+  maxAgeMs: number;
+  /** Window in which a repeated `Nats-Msg-Id` is dropped. */
+  duplicateWindowMs: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const NS_PER_MS = 1_000_000;
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+export function decodeJson(data: Uint8Array): unknown {
+  return JSON.parse(decoder.decode(data));
+}
+
+/**
+ * One NATS connection per process, with JetStream, behind a small class so apps and tests use the
+ * same publish/subscribe/request semantics. Reconnects forever; callers see outages as failed
+ * publishes/requests, never as a dead client.
+ */
+export class NatsClient {
+  private readonly logger = new Logger(NatsClient.name);
+  private jsClient?: JetStreamClient;
+  private jsmClient?: JetStreamManager;
+
+  private constructor(readonly connection: NatsConnection) {
+    void this.watchStatus();
+  }
+
+  static async connect(options: NatsClientOptions): Promise<NatsClient> {
+    const logger = new Logger(NatsClient.name);
+    const deadline = Date.now() + (options.connectTimeoutMs ?? 30_000);
+    const connectionOptions: ConnectionOptions = {
+      servers: options.servers.split(',').map((s) => s.trim()),
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
+      reconnectJitter: 50,
+      pingInterval: 10_000,
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return new NatsClient(await connect(connectionOptions));
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        logger.warn(`NATS at ${options.servers} not reachable (attempt ${attempt}): ${(error as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+      }
+    }
+  }
+
+  get isConnected(): boolean {
+    return !this.connection.isClosed() && this.connection.info !== undefined && !this.reconnecting;
+  }
+
+  private reconnecting = false;
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.connection.status()) {
+      if (status.type === 'disconnect' || status.type === 'reconnecting') {
+        if (!this.reconnecting) this.logger.warn(`NATS connection lost (${status.type}); reconnecting`);
+        this.reconnecting = true;
+      } else if (status.type === 'reconnect') {
+        this.reconnecting = false;
+        this.logger.log(`NATS reconnected to ${String(status.data)}`);
+      }
+    }
+  }
+
+  get js(): JetStreamClient {
+    this.jsClient ??= this.connection.jetstream();
+    return this.jsClient;
+  }
+
+  async jsm(): Promise<JetStreamManager> {
+    this.jsmClient ??= await this.connection.jetstreamManager();
+    return this.jsmClient;
+  }
+
+  /** Creates the stream, or updates it in place when its subjects or limits differ. Safe to run from every replica. */
+  async ensureStream(spec: StreamSpec): Promise<void> {
+    const jsm = await this.jsm();
+    const wanted = {
+      name: spec.name,
+      subjects: spec.subjects,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: spec.maxAgeMs * NS_PER_MS,
+      duplicate_window: spec.duplicateWindowMs * NS_PER_MS,
+    };
+    try {
+      const info = await jsm.streams.info(spec.name);
+      const c = info.config;
+      const same =
+        c.subjects.join(',') === wanted.subjects.join(',') &&
+        c.max_age === wanted.max_age &&
+        c.duplicate_window === wanted.duplicate_window;
+      if (!same) {
+        await jsm.streams.update(spec.name, {
+          subjects: wanted.subjects,
+          max_age: wanted.max_age,
+          duplicate_window: wanted.duplicate_window,
+        });
+        this.logger.log(`stream ${spec.name} updated`);
+      }
+    } catch (error) {
+      if (!/stream not found/i.test((error as Error).message)) throw error;
+      try {
+        await jsm.streams.add(wanted);
+        this.logger.log(`stream ${spec.name} created`);
+      } catch (addError) {
+        // Another replica created it between our info and add.
+        if (!/already in use/i.test((addError as Error).message)) throw addError;
+      }
+    }
+  }
+
+  /** Publishes to JetStream and waits for the stream's ack; `msgID` makes retries idempotent. */
+  publishToStream(subject: string, payload: unknown, options: { msgID: string; headers?: Record<string, string> }): Promise<PubAck> {
+    return this.js.publish(subject, encodeJson(payload), {
+      msgID: options.msgID,
+      headers: toHeaders(options.headers),
+      timeout: 5000,
+    });
+  }
+
+  /** Core NATS publish (not stored). */
+  publish(subject: string, payload: unknown, hdrs?: Record<string, string>): void {
+    this.connection.publish(subject, encodeJson(payload), { headers: toHeaders(hdrs) });
+  }
+
+  subscribe(subject: string, handler: (msg: Msg) => void, options: { queue?: string } = {}): Subscription {
+    return this.connection.subscribe(subject, {
+      queue: options.queue,
+      callback: (error, msg) => {
+        if (error) {
+          this.logger.error(`subscription ${subject} failed: ${error.message}`);
+          return;
+        }
+        handler(msg);
+      },
+    });
+  }
+
+  async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
+    const reply = await this.connection.request(subject, encodeJson(payload), { timeout: timeoutMs });
+    return decodeJson(reply.data) as T;
+  }
+
+  async close(): Promise<void> {
+    if (this.connection.isClosed()) return;
+    await this.connection.drain().catch(() => this.connection.close());
+  }
+}
+
+function toHeaders(values?: Record<string, string>): MsgHdrs | undefined {
+  if (!values) return undefined;
+  const entries = Object.entries(values).filter(([, v]) => v !== undefined && v !== '');
+  if (!entries.length) return undefined;
+  const h = natsHeaders();
+  for (const [k, v] of entries) h.set(k, v);
+  return h;
+}

@@ -1,0 +1,175 @@
+import { Brackets, DataSource, EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
+import { OutboxEntity } from './outbox.entity';
+import { InstanceKind, ServiceInstanceEntity } from './service-instance.entity';
+import { ServiceTombstoneEntity } from './service-tombstone.entity';
+
+export interface InstanceFilter {
+  serviceName?: string;
+  environment?: string;
+  status?: HealthStatus;
+  adminState?: AdminState;
+  capability?: string;
+  model?: string;
+  kind?: InstanceKind;
+  /** Only instances that serve at least one model. */
+  servesModels?: boolean;
+}
+
+export interface OutboxRecord {
+  revision: number;
+  subject: string;
+  payload: object;
+  headers: Record<string, string>;
+}
+
+export interface ClaimedOutboxRow extends OutboxRecord {
+  id: number;
+  createdAt: Date;
+}
+
+export interface HeartbeatWrite {
+  serviceId: string;
+  lastSeen: Date;
+  load: LoadFigures;
+}
+
+/** The writes of one registry change, all in one transaction with its outbox rows. */
+export class RegistryTransaction {
+  constructor(readonly manager: EntityManager) {}
+
+  /**
+   * Serialises every writer of this serviceId (including inserts of an id that does not exist
+   * yet) until commit, then reads the current row.
+   */
+  async lockInstance(serviceId: string): Promise<ServiceInstanceEntity | null> {
+    await this.manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [serviceId]);
+    return this.manager.findOne(ServiceInstanceEntity, { where: { serviceId } });
+  }
+
+  /** Locks the matching instances in a stable order (no deadlock between two bulk changes). */
+  async lockMatching(filter: InstanceFilter): Promise<ServiceInstanceEntity[]> {
+    const ids = (await filteredQuery(this.manager, filter).select('i.serviceId', 'id').orderBy('i.serviceId').getRawMany<{ id: string }>()).map((r) => r.id);
+    const locked: ServiceInstanceEntity[] = [];
+    for (const id of ids) {
+      const row = await this.lockInstance(id);
+      if (row) locked.push(row);
+    }
+    return locked;
+  }
+
+  async nextRevision(): Promise<number> {
+    const [row] = await this.manager.query(`SELECT nextval('registry_revision_seq') AS revision`);
+    return Number(row.revision);
+  }
+
+  async saveInstance(instance: ServiceInstanceEntity): Promise<void> {
+    await this.manager.upsert(ServiceInstanceEntity, instance as QueryDeepPartialEntity<ServiceInstanceEntity>, ['serviceId']);
+    await this.manager.delete(ServiceTombstoneEntity, { serviceId: instance.serviceId });
+  }
+
+  async deleteInstance(instance: ServiceInstanceEntity, revision: number, at: Date): Promise<void> {
+    await this.manager.delete(ServiceInstanceEntity, { serviceId: instance.serviceId });
+    await this.manager.upsert(
+      ServiceTombstoneEntity,
+      { serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment, revision, deletedAt: at },
+      ['serviceId'],
+    );
+  }
+
+  async appendOutbox(record: OutboxRecord): Promise<void> {
+    await this.manager.insert(OutboxEntity, record);
+  }
+}
+
+function filteredQuery(manager: EntityManager, filter: InstanceFilter) {
+  const q = manager.createQueryBuilder(ServiceInstanceEntity, 'i');
+  if (filter.serviceName) q.andWhere('i.serviceName = :serviceName', { serviceName: filter.serviceName });
+  if (filter.environment) q.andWhere('i.environment = :environment', { environment: filter.environment });
+  if (filter.status) q.andWhere('i.status = :status', { status: filter.status });
+  if (filter.adminState) q.andWhere('i.adminState = :adminState', { adminState: filter.adminState });
+  if (filter.kind) q.andWhere('i.kind = :kind', { kind: filter.kind });
+  if (filter.capability) q.andWhere('i.capabilities @> ARRAY[:capability]::text[]', { capability: filter.capability });
+  if (filter.model) q.andWhere('i.models @> ARRAY[:model]::text[]', { model: filter.model });
+  if (filter.servesModels) q.andWhere(new Brackets((b) => b.where('cardinality(i.models) > 0')));
+  return q;
+}
+
+/** The registry of record: the only code that reads or writes its tables. */
+export class RegistryRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  findById(serviceId: string): Promise<ServiceInstanceEntity | null> {
+    return this.dataSource.manager.findOne(ServiceInstanceEntity, { where: { serviceId } });
+  }
+
+  list(filter: InstanceFilter = {}): Promise<ServiceInstanceEntity[]> {
+    return filteredQuery(this.dataSource.manager, filter).orderBy('i.serviceName').addOrderBy('i.serviceId').getMany();
+  }
+
+  transaction<T>(work: (tx: RegistryTransaction) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction('READ COMMITTED', (manager) => work(new RegistryTransaction(manager)));
+  }
+
+  /** Every instance plus the highest revision, read from one consistent view. */
+  snapshot(): Promise<{ revision: number; instances: ServiceInstanceEntity[] }> {
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const instances = await manager.find(ServiceInstanceEntity, { order: { serviceId: 'ASC' } });
+      const [row] = await manager.query(
+        `SELECT GREATEST(
+           (SELECT COALESCE(MAX(revision), 0) FROM service_instances),
+           (SELECT COALESCE(MAX(revision), 0) FROM service_tombstones)) AS revision`,
+      );
+      return { revision: Number(row.revision), instances };
+    });
+  }
+
+  /**
+   * One statement for a whole batch of heartbeats. Returns the ids that exist; the caller
+   * counts the rest as unknown instances.
+   */
+  async applyHeartbeats(batch: HeartbeatWrite[]): Promise<Set<string>> {
+    if (!batch.length) return new Set();
+    const rows: { service_id: string }[] = await this.dataSource.query(
+      `UPDATE service_instances AS s
+          SET last_seen = GREATEST(s.last_seen, v.last_seen),
+              load = s.load || v.load
+         FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[]) AS v(service_id, last_seen, load)
+        WHERE s.service_id = v.service_id
+      RETURNING s.service_id`,
+      [batch.map((b) => b.serviceId), batch.map((b) => b.lastSeen.toISOString()), batch.map((b) => JSON.stringify(b.load))],
+    );
+    return new Set(rows.map((r) => r.service_id));
+  }
+
+  /**
+   * Claims up to `limit` outbox rows (other relays skip them), hands them to `publish`, and
+   * deletes them only if it resolves. A failure leaves them for the next attempt.
+   */
+  claimOutbox(limit: number, publish: (rows: ClaimedOutboxRow[]) => Promise<void>): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: { id: string; revision: string; subject: string; payload: object; headers: Record<string, string>; created_at: Date }[] =
+        await manager.query(
+          `SELECT id, revision, subject, payload, headers, created_at FROM registry_outbox
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [limit],
+        );
+      if (!rows.length) return 0;
+      await publish(
+        rows.map((r) => ({ id: Number(r.id), revision: Number(r.revision), subject: r.subject, payload: r.payload, headers: r.headers, createdAt: r.created_at })),
+      );
+      await manager.query('DELETE FROM registry_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      return rows.length;
+    });
+  }
+
+  async outboxDepth(): Promise<number> {
+    const [row] = await this.dataSource.query('SELECT count(*)::int AS n FROM registry_outbox');
+    return row.n;
+  }
+
+  async ping(): Promise<void> {
+    await this.dataSource.query('SELECT 1');
+  }
+}

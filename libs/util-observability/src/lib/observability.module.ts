@@ -1,0 +1,58 @@
+import { Controller, DynamicModule, Get, Header, Module } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { LoggerModule } from 'nestjs-pino';
+import { collectDefaultMetrics, register } from 'prom-client';
+
+/** Header and body paths that must never reach a log line. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-registry-token"]',
+  'req.headers["x-admin-token"]',
+  'req.headers.cookie',
+];
+
+@ApiExcludeController()
+@Controller('metrics')
+export class MetricsController {
+  @Get()
+  @Header('Content-Type', register.contentType)
+  metrics(): Promise<string> {
+    return register.metrics();
+  }
+}
+
+export interface ObservabilityOptions {
+  /** The app's name, on every log line and as the `app` label of every metric. */
+  app: string;
+  logLevel?: string;
+}
+
+let defaultMetricsStarted = false;
+
+/** Structured logs (pino, secrets redacted) and Prometheus `/metrics` for one app. */
+@Module({})
+export class ObservabilityModule {
+  static forRoot(options: ObservabilityOptions): DynamicModule {
+    if (!defaultMetricsStarted) {
+      register.setDefaultLabels({ app: options.app });
+      collectDefaultMetrics();
+      defaultMetricsStarted = true;
+    }
+    return {
+      module: ObservabilityModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            name: options.app,
+            level: options.logLevel ?? 'info',
+            redact: { paths: REDACTED_PATHS, censor: '***' },
+            autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/health' },
+            customProps: () => ({ app: options.app }),
+            quietReqLogger: true,
+          },
+        }),
+      ],
+      controllers: [MetricsController],
+    };
+  }
+}
