@@ -11,7 +11,13 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    for (const reason of Object.values(error.constraints ?? {})) out.push({ field, reason });
+    const reasons = Object.values(error.constraints ?? {});
+    if (error.value === undefined || error.value === null) {
+      // One clear reason for a missing field instead of every rule it would also break.
+      if (reasons.length) out.push({ field, reason: `${field} is required` });
+    } else {
+      for (const reason of reasons) out.push({ field, reason });
+    }
     if (error.children?.length) out.push(...flattenValidationErrors(error.children, field));
   }
   return out;

@@ -1,0 +1,52 @@
+import { Global, Logger, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { migrateWithLock, registryDataSourceOptions, RegistryRepository } from '@switchboard/persistence';
+import type { RegistryApiConfig } from '../config/registry-api.config';
+import { REGISTRY_API_CONFIG } from '../registry-api.tokens';
+
+const logger = new Logger('Database');
+
+/** Creates the database named in the URL when it is missing, so a fresh machine starts with one command. */
+async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) {
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((error: { code?: string }) => {
+        if (error.code !== '42P04') throw error; // created by a replica meanwhile
+      });
+      logger.log(`created database ${name}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+@Global()
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [REGISTRY_API_CONFIG],
+      useFactory: async (config: RegistryApiConfig) => {
+        if (config.DATABASE_CREATE_IF_MISSING) await ensureDatabase(config.DATABASE_URL);
+        return registryDataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+      },
+      dataSourceFactory: async (options) => {
+        const dataSource = await new DataSource(options!).initialize();
+        const applied = await migrateWithLock(dataSource);
+        if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
+        return dataSource;
+      },
+    }),
+  ],
+  providers: [{ provide: RegistryRepository, inject: [DataSource], useFactory: (ds: DataSource) => new RegistryRepository(ds) }],
+  exports: [RegistryRepository],
+})
+export class DatabaseModule {}

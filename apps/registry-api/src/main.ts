@@ -1,0 +1,37 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { migrateWithLock, registryDataSourceOptions } from '@switchboard/persistence';
+import { ConfigValidationError, loadConfig, redactedConfig } from '@switchboard/config';
+import { createRegistryApi } from './bootstrap';
+import { productionRules, RegistryApiConfig } from './config/registry-api.config';
+
+async function main(): Promise<void> {
+  const logger = new Logger('registry-api');
+  let config: RegistryApiConfig;
+  try {
+    config = loadConfig(RegistryApiConfig, process.env, productionRules);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      process.stderr.write(`registry-api: ${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  if (process.argv[2] === 'migrate') {
+    // `main.js migrate`: apply pending migrations under the advisory lock, touch nothing else.
+    const dataSource = await new DataSource(registryDataSourceOptions(config.DATABASE_URL, 1)).initialize();
+    const applied = await migrateWithLock(dataSource);
+    logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'schema is up to date');
+    await dataSource.destroy();
+    return;
+  }
+  const app = await createRegistryApi(config);
+  await app.listen(config.PORT, config.HOST);
+  logger.log(`listening on http://${config.HOST}:${config.PORT} (OpenAPI at /api/docs) with ${JSON.stringify(redactedConfig(config))}`);
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`registry-api failed to start: ${error.stack ?? error.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,27 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Histogram, metricsRegistry } from '@switchboard/observability';
+
+function once<T>(name: string, create: () => T): T {
+  return (metricsRegistry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/** registry-api's own Prometheus series (the process defaults come from ObservabilityModule). */
+@Injectable()
+export class RegistryMetricsService {
+  readonly writes = once('registry_writes_total', () => new Counter({ name: 'registry_writes_total', help: 'Registry changes committed, by event kind', labelNames: ['kind'] }));
+  readonly eventsPublished = once('registry_events_published_total', () => new Counter({ name: 'registry_events_published_total', help: 'Events acknowledged by JetStream' }));
+  readonly publishFailures = once('registry_outbox_publish_failures_total', () => new Counter({ name: 'registry_outbox_publish_failures_total', help: 'Outbox batches that failed to publish and will be retried' }));
+  readonly publishLag = once('registry_outbox_publish_lag_seconds', () =>
+    new Histogram({
+      name: 'registry_outbox_publish_lag_seconds',
+      help: 'Time from the outbox write to the JetStream ack',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5, 30],
+    }),
+  );
+  readonly heartbeatsReceived = once('registry_heartbeats_received_total', () => new Counter({ name: 'registry_heartbeats_received_total', help: 'Heartbeats received, by transport', labelNames: ['transport'] }));
+  readonly heartbeatsDropped = once('registry_heartbeats_dropped_total', () => new Counter({ name: 'registry_heartbeats_dropped_total', help: 'Heartbeats dropped, by reason', labelNames: ['reason'] }));
+  readonly heartbeatsPersisted = once('registry_heartbeats_persisted_total', () => new Counter({ name: 'registry_heartbeats_persisted_total', help: 'Instance rows whose lastSeen was written' }));
+  readonly heartbeatFlush = once('registry_heartbeat_flush_seconds', () =>
+    new Histogram({ name: 'registry_heartbeat_flush_seconds', help: 'Duration of one batched heartbeat write', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] }),
+  );
+}

@@ -1,0 +1,59 @@
+import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ListModelsQueryDto, ModelSelectorDto, RegisterModelDto } from '@switchboard/contracts';
+import { RequireToken } from '../auth/token.guard';
+import { RegistryService } from './registry.service';
+import { Traceparent } from './traceparent.util';
+
+/**
+ * The model view of the same registry (the vLLM model workflow): a model deployment is an
+ * instance whose `models` names what it serves, so the router reads one table.
+ */
+@ApiTags('models')
+@Controller('api/v2/services/registry/models')
+export class ModelsController {
+  constructor(private readonly registry: RegistryService) {}
+
+  @Post()
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  @ApiOperation({ summary: 'Register a model deployment (endpoint defaults to {model}-{env}.{namespace}.svc.cluster.local:8000)' })
+  async register(@Body() dto: RegisterModelDto, @Traceparent() trace: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    const result = await this.registry.registerModel(dto, trace);
+    void reply.status(result.created && !result.dryRun ? 201 : 200);
+    return { success: true, ...result };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List model deployments (filters: environment, status, model)' })
+  async list(@Query() query: ListModelsQueryDto) {
+    const models = await this.registry.listModels(query);
+    return { success: true, count: models.length, models };
+  }
+
+  @Post('enable')
+  @HttpCode(200)
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  async enable(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
+    return { success: true, models: await this.registry.setModelAdminState(dto.modelName, dto.environment, 'enabled', trace) };
+  }
+
+  @Post('disable')
+  @HttpCode(200)
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  async disable(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
+    return { success: true, models: await this.registry.setModelAdminState(dto.modelName, dto.environment, 'disabled', trace) };
+  }
+
+  @Post('deregister')
+  @HttpCode(200)
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  @ApiOperation({ summary: 'Remove every deployment of the model in the environment (deregistered events, tombstones)' })
+  async deregister(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
+    return { success: true, deregistered: await this.registry.deregisterModel(dto.modelName, dto.environment, trace) };
+  }
+}

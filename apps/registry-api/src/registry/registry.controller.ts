@@ -1,0 +1,84 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { DiscoverQueryDto, HeartbeatDto, ListServicesQueryDto, RegisterServiceDto, UpdateStatusDto } from '@switchboard/contracts';
+import { RequireToken } from '../auth/token.guard';
+import { ServiceIdPipe, ServiceNamePipe } from './path-params.util';
+import { RegistryService } from './registry.service';
+import { Traceparent } from './traceparent.util';
+
+/** The REST API of the reference registry guide, at its paths and with its shapes. */
+@ApiTags('registry')
+@Controller('api/v2/services/registry')
+export class RegistryController {
+  constructor(private readonly registry: RegistryService) {}
+
+  @Post('register')
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  @ApiOperation({ summary: 'Register an instance (re-registering the same serviceId is an idempotent update)' })
+  async register(@Body() dto: RegisterServiceDto, @Traceparent() trace: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    const result = await this.registry.register(dto, trace);
+    void reply.status(result.created ? 201 : 200);
+    return { success: true, created: result.created, changed: result.changed, service: result.instance };
+  }
+
+  @Get('services')
+  @ApiOperation({ summary: 'List instances (filters: serviceName, environment, status, capability)' })
+  async list(@Query() query: ListServicesQueryDto) {
+    const services = await this.registry.list(query);
+    return { success: true, count: services.length, services };
+  }
+
+  @Get('services/:serviceId')
+  @ApiParam({ name: 'serviceId' })
+  async get(@Param('serviceId', ServiceIdPipe) serviceId: string) {
+    return { success: true, service: await this.registry.get(serviceId) };
+  }
+
+  @Get('discover/:serviceName')
+  @ApiOperation({ summary: 'One routable instance: healthy before degraded, load spread round-robin' })
+  async discover(@Param('serviceName', ServiceNamePipe) serviceName: string, @Query() query: DiscoverQueryDto) {
+    return { success: true, service: await this.registry.discover(serviceName, query.environment) };
+  }
+
+  @Post(':serviceId/heartbeat')
+  @HttpCode(200)
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  async heartbeat(@Param('serviceId', ServiceIdPipe) serviceId: string, @Body() dto: HeartbeatDto, @Traceparent() trace: string) {
+    return { success: true, ...(await this.registry.heartbeat(serviceId, dto, trace)) };
+  }
+
+  @Put(':serviceId/status')
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  @ApiOperation({ summary: 'Set health (healthy, degraded, unhealthy, offline) and/or admin state (enabled, disabled, draining)' })
+  async updateStatus(@Param('serviceId', ServiceIdPipe) serviceId: string, @Body() dto: UpdateStatusDto, @Traceparent() trace: string) {
+    const result = await this.registry.updateStatus(serviceId, dto, trace);
+    return { success: true, changed: result.changed, service: result.instance };
+  }
+
+  @Post('health-checks')
+  @HttpCode(200)
+  @RequireToken('admin')
+  @ApiSecurity('admin-token')
+  @ApiOperation({ summary: 'Run a round of health checks now (answered by health-prober)' })
+  async runHealthChecks() {
+    return { success: true, summary: await this.registry.runHealthChecks() };
+  }
+
+  @Get('snapshot')
+  @ApiOperation({ summary: 'Every instance plus the highest revision (also on NATS registry.cmd.snapshot)' })
+  async snapshot() {
+    return { success: true, ...(await this.registry.snapshot()) };
+  }
+
+  @Delete('services/:serviceId')
+  @RequireToken('registry')
+  @ApiSecurity('registry-token')
+  @ApiHeader({ name: 'X-Registry-Token', required: true })
+  async deregister(@Param('serviceId', ServiceIdPipe) serviceId: string, @Traceparent() trace: string) {
+    return { success: true, ...(await this.registry.deregister(serviceId, trace)) };
+  }
+}

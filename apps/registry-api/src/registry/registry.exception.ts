@@ -1,0 +1,95 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { FieldError } from '@switchboard/contracts';
+
+export enum RegistryErrorCode {
+  ValidationFailed = 'VALIDATION_FAILED',
+  InstanceNotFound = 'INSTANCE_NOT_FOUND',
+  ServiceNotFound = 'SERVICE_NOT_FOUND',
+  NoRoutableInstance = 'NO_ROUTABLE_INSTANCE',
+  ModelNotFound = 'MODEL_NOT_FOUND',
+  TokenMissing = 'TOKEN_MISSING',
+  TokenInvalid = 'TOKEN_INVALID',
+  ProberUnavailable = 'PROBER_UNAVAILABLE',
+  PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  Internal = 'INTERNAL_ERROR',
+}
+
+const STATUS_BY_CODE: Record<RegistryErrorCode, number> = {
+  [RegistryErrorCode.ValidationFailed]: HttpStatus.BAD_REQUEST,
+  [RegistryErrorCode.InstanceNotFound]: HttpStatus.NOT_FOUND,
+  [RegistryErrorCode.ServiceNotFound]: HttpStatus.NOT_FOUND,
+  [RegistryErrorCode.ModelNotFound]: HttpStatus.NOT_FOUND,
+  [RegistryErrorCode.NoRoutableInstance]: HttpStatus.SERVICE_UNAVAILABLE,
+  [RegistryErrorCode.TokenMissing]: HttpStatus.UNAUTHORIZED,
+  [RegistryErrorCode.TokenInvalid]: HttpStatus.FORBIDDEN,
+  [RegistryErrorCode.ProberUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
+  [RegistryErrorCode.PayloadTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
+  [RegistryErrorCode.Internal]: HttpStatus.INTERNAL_SERVER_ERROR,
+};
+
+/** A failure a client can act on; mapped to HTTP once, by {@link RegistryExceptionFilter}. */
+export class RegistryException extends Error {
+  constructor(
+    readonly code: RegistryErrorCode,
+    message: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return STATUS_BY_CODE[this.code];
+  }
+
+  static validation(errors: FieldError[]): RegistryException {
+    return new RegistryException(
+      RegistryErrorCode.ValidationFailed,
+      `Validation failed: ${errors.map((e) => e.reason).join('; ')}`,
+      errors,
+    );
+  }
+}
+
+interface ErrorBody {
+  success: false;
+  statusCode: number;
+  error: string;
+  message: string;
+  errors?: FieldError[];
+}
+
+/** Every error leaves as `{ success: false, statusCode, error: CODE, message, errors? }`. */
+@Catch()
+export class RegistryExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('RegistryApi');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const body = this.toBody(exception);
+    if (body.statusCode >= 500 && body.error === RegistryErrorCode.Internal) {
+      this.logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+    }
+    void reply.status(body.statusCode).send(body);
+  }
+
+  private toBody(exception: unknown): ErrorBody {
+    if (exception instanceof RegistryException) {
+      return { success: false, statusCode: exception.status, error: exception.code, message: exception.message, errors: exception.errors };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const message = typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? exception.message);
+      if (status === HttpStatus.BAD_REQUEST) {
+        // Malformed JSON and the like, rejected before validation.
+        return { success: false, statusCode: status, error: RegistryErrorCode.ValidationFailed, message, errors: [{ field: '(body)', reason: message }] };
+      }
+      if (status === HttpStatus.PAYLOAD_TOO_LARGE) {
+        return { success: false, statusCode: status, error: RegistryErrorCode.PayloadTooLarge, message: `${message} (limit: BODY_LIMIT_BYTES)`, errors: [{ field: '(body)', reason: 'body is larger than the limit' }] };
+      }
+      return { success: false, statusCode: status, error: HttpStatus[status] ?? 'ERROR', message };
+    }
+    return { success: false, statusCode: 500, error: RegistryErrorCode.Internal, message: 'Internal server error' };
+  }
+}
