@@ -1,7 +1,7 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { migrateWithLock, registryDataSourceOptions, RegistryRepository } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
 import { REGISTRY_API_CONFIG } from '../registry-api.tokens';
@@ -39,7 +39,7 @@ async function ensureDatabase(url: string): Promise<void> {
         return registryDataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
       },
       dataSourceFactory: async (options) => {
-        const dataSource = await new DataSource(options!).initialize();
+        const dataSource = await new DataSource(options as DataSourceOptions).initialize();
         const applied = await migrateWithLock(dataSource);
         if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
         return dataSource;
