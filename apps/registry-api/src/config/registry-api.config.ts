@@ -1,73 +1,70 @@
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, MinLength } from 'class-validator';
-import { Secret } from '@switchboard/config';
+import { BooleanFromEnv, Secret } from '@switchboard/config';
 
 /** Development defaults, documented in the README; refused when NODE_ENV=production. */
 export const DEV_REGISTRY_TOKEN = 'dev-registry-token';
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
 
-const toBoolean = ({ value }: { value: unknown }) => (typeof value === 'string' ? ['1', 'true', 'yes'].includes(value.toLowerCase()) : value);
-
 /** Every variable registry-api reads, validated once at boot. */
 export class RegistryApiConfig {
   @IsIn(['development', 'production', 'test'])
-  NODE_ENV = 'development';
+  NODE_ENV: string = 'development';
 
   @IsString()
-  HOST = '0.0.0.0';
+  HOST: string = '0.0.0.0';
 
   @IsInt() @Min(0) @Max(65535)
-  PORT = 3013;
+  PORT: number = 3013;
 
   @Secret()
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/switchboard';
+  DATABASE_URL: string = 'postgres://postgres@127.0.0.1:5432/switchboard';
 
   @IsInt() @Min(1) @Max(200)
-  DATABASE_POOL_SIZE = 10;
+  DATABASE_POOL_SIZE: number = 10;
 
   /** Create the database if it does not exist (convenient in development; set false where the role may not CREATE DATABASE). */
-  @Transform(toBoolean) @IsBoolean()
-  DATABASE_CREATE_IF_MISSING = true;
+  @BooleanFromEnv() @IsBoolean()
+  DATABASE_CREATE_IF_MISSING: boolean = true;
 
   @IsString()
-  NATS_URL = 'nats://127.0.0.1:4222';
+  NATS_URL: string = 'nats://127.0.0.1:4222';
 
   /** Prefix for every subject and the stream name; isolates deployments sharing one NATS. */
   @Matches(/^[A-Za-z0-9_-]*$/, { message: 'SUBJECT_PREFIX may hold only letters, digits, "_" and "-"' })
-  SUBJECT_PREFIX = '';
+  SUBJECT_PREFIX: string = '';
 
   @Secret() @IsString() @MinLength(8)
-  REGISTRY_TOKEN = DEV_REGISTRY_TOKEN;
+  REGISTRY_TOKEN: string = DEV_REGISTRY_TOKEN;
 
   @Secret() @IsString() @MinLength(8)
-  ADMIN_TOKEN = DEV_ADMIN_TOKEN;
+  ADMIN_TOKEN: string = DEV_ADMIN_TOKEN;
 
   /** Heartbeats are coalesced per instance and written in one statement this often. */
   @IsInt() @Min(10) @Max(10_000)
-  HEARTBEAT_FLUSH_INTERVAL_MS = 200;
+  HEARTBEAT_FLUSH_INTERVAL_MS: number = 200;
 
   @IsInt() @Min(10) @Max(50_000)
-  HEARTBEAT_MAX_BATCH = 5000;
+  HEARTBEAT_MAX_BATCH: number = 5000;
 
   /** Safety-net sweep of the outbox; the relay is normally woken at commit. */
   @IsInt() @Min(50) @Max(60_000)
-  OUTBOX_SWEEP_INTERVAL_MS = 1000;
+  OUTBOX_SWEEP_INTERVAL_MS: number = 1000;
 
   @IsInt() @Min(1) @Max(5000)
-  OUTBOX_BATCH_SIZE = 256;
+  OUTBOX_BATCH_SIZE: number = 256;
 
   @IsInt() @Min(1) @Max(24 * 365)
-  EVENT_STREAM_MAX_AGE_HOURS = 168;
+  EVENT_STREAM_MAX_AGE_HOURS: number = 168;
 
   @IsInt() @Min(1024) @Max(16 * 1024 * 1024)
-  BODY_LIMIT_BYTES = 256 * 1024;
+  BODY_LIMIT_BYTES: number = 256 * 1024;
 
   @IsInt() @Min(100) @Max(600_000)
-  PROBER_REQUEST_TIMEOUT_MS = 30_000;
+  PROBER_REQUEST_TIMEOUT_MS: number = 30_000;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-  LOG_LEVEL = 'info';
+  LOG_LEVEL: string = 'info';
 }
 
 /** Rules across variables, applied after each variable is valid on its own. */

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { plainToInstance } from 'class-transformer';
+import { plainToInstance, Transform } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 
 const SECRET_KEYS = Symbol('switchboard:secretKeys');
@@ -46,4 +46,19 @@ export function loadConfig<T extends object>(
 export function redactedConfig<T extends object>(config: T): Record<string, unknown> {
   const secrets: Set<string | symbol> = Reflect.getMetadata(SECRET_KEYS, config) ?? new Set();
   return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secrets.has(k) ? '***' : v]));
+}
+
+/**
+ * A boolean env var: `true/1/yes` or `false/0/no`. Reads the raw string, because implicit
+ * conversion would turn "false" into `true`.
+ */
+export function BooleanFromEnv(): PropertyDecorator {
+  return Transform(({ obj, key }) => {
+    const raw: unknown = obj[key];
+    if (typeof raw !== 'string') return raw;
+    const value = raw.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    return raw; // left as a string so IsBoolean names the variable
+  });
 }

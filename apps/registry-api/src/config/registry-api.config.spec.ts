@@ -1,0 +1,43 @@
+import { ConfigValidationError, loadConfig, redactedConfig } from '@switchboard/config';
+import { DEV_ADMIN_TOKEN, productionRules, RegistryApiConfig } from './registry-api.config';
+
+describe('RegistryApiConfig', () => {
+  it('starts on documented defaults with an empty environment', () => {
+    const config = loadConfig(RegistryApiConfig, {}, productionRules);
+    expect(config).toMatchObject({ PORT: 3013, NATS_URL: 'nats://127.0.0.1:4222', ADMIN_TOKEN: DEV_ADMIN_TOKEN, DATABASE_CREATE_IF_MISSING: true });
+  });
+
+  it('converts numbers and booleans from env strings', () => {
+    const config = loadConfig(RegistryApiConfig, { PORT: '4000', HEARTBEAT_FLUSH_INTERVAL_MS: '50', DATABASE_CREATE_IF_MISSING: 'false' });
+    expect(config).toMatchObject({ PORT: 4000, HEARTBEAT_FLUSH_INTERVAL_MS: 50, DATABASE_CREATE_IF_MISSING: false });
+  });
+
+  it('stops with a message naming each bad variable', () => {
+    expect(() => loadConfig(RegistryApiConfig, { PORT: 'eighty', DATABASE_URL: 'mysql://x' })).toThrow(ConfigValidationError);
+    try {
+      loadConfig(RegistryApiConfig, { PORT: 'eighty', DATABASE_URL: 'mysql://x' });
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).toContain('PORT');
+      expect(message).toContain('DATABASE_URL must be a postgres:// URL');
+    }
+  });
+
+  it('refuses to start in production on the development tokens', () => {
+    expect(() => loadConfig(RegistryApiConfig, { NODE_ENV: 'production' }, productionRules)).toThrow(/REGISTRY_TOKEN: set a real token[\s\S]*ADMIN_TOKEN: set a real token/);
+    const config = loadConfig(
+      RegistryApiConfig,
+      { NODE_ENV: 'production', REGISTRY_TOKEN: 'r'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) },
+      productionRules,
+    );
+    expect(config.NODE_ENV).toBe('production');
+  });
+
+  it('never shows secrets in its loggable form', () => {
+    const config = loadConfig(RegistryApiConfig, { REGISTRY_TOKEN: 'super-secret-value', DATABASE_URL: 'postgres://u:pw@db/x' });
+    const shown = JSON.stringify(redactedConfig(config));
+    expect(shown).not.toContain('super-secret-value');
+    expect(shown).not.toContain('pw@db');
+    expect(shown).toContain('"PORT":3013');
+  });
+});
