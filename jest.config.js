@@ -47,7 +47,7 @@ module.exports = {
       testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/lib/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/lib/global-teardown.ts',
-      testTimeout: 60000,
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/lib/jest-setup.ts'],
     },
   ],
 };

@@ -66,6 +66,11 @@ export class RegistryExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (exception instanceof HttpException && isHealthReport(exception.getResponse())) {
+      // Terminus' report already says which dependency is down; keep its shape.
+      void reply.status(exception.getStatus()).send(exception.getResponse());
+      return;
+    }
     const body = this.toBody(exception);
     if (body.statusCode >= 500 && body.error === RegistryErrorCode.Internal) {
       this.logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
@@ -92,4 +97,8 @@ export class RegistryExceptionFilter implements ExceptionFilter {
     }
     return { success: false, statusCode: 500, error: RegistryErrorCode.Internal, message: 'Internal server error' };
   }
+}
+
+function isHealthReport(response: unknown): boolean {
+  return typeof response === 'object' && response !== null && 'details' in response && 'status' in response;
 }

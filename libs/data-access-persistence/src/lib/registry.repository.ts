@@ -131,7 +131,9 @@ export class RegistryRepository {
    */
   async applyHeartbeats(batch: HeartbeatWrite[]): Promise<Set<string>> {
     if (!batch.length) return new Set();
-    const rows: { service_id: string }[] = await this.dataSource.query(
+    // Structured result: for UPDATE … RETURNING, TypeORM's plain form is [rows, count].
+    const runner = this.dataSource.createQueryRunner();
+    const result = await runner.query(
       `UPDATE service_instances AS s
           SET last_seen = GREATEST(s.last_seen, v.last_seen),
               load = s.load || v.load
@@ -139,8 +141,9 @@ export class RegistryRepository {
         WHERE s.service_id = v.service_id
       RETURNING s.service_id`,
       [batch.map((b) => b.serviceId), batch.map((b) => b.lastSeen.toISOString()), batch.map((b) => JSON.stringify(b.load))],
-    );
-    return new Set(rows.map((r) => r.service_id));
+      true,
+    ).finally(() => runner.release());
+    return new Set((result.records as { service_id: string }[]).map((r) => r.service_id));
   }
 
   /**

@@ -1,0 +1,54 @@
+import { PrivateNatsServer, waitFor } from '@switchboard/testing';
+import { BASE, registration, RunningRegistryApi, startRegistryApi, writeHeaders } from '../testing/registry-api-harness.util';
+
+describe('transactional outbox across a NATS outage (private nats-server)', () => {
+  let nats: PrivateNatsServer;
+  let api: RunningRegistryApi;
+
+  beforeAll(async () => {
+    nats = await PrivateNatsServer.start();
+    api = await startRegistryApi('outbox', { NATS_URL: nats.url, OUTBOX_SWEEP_INTERVAL_MS: '200' });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await nats?.dispose();
+  });
+
+  it('keeps accepting writes while NATS is down and publishes every event exactly once when it returns', async () => {
+    const first = await api.http('POST', `${BASE}/register`, registration({ serviceId: 'out-0' }), writeHeaders);
+    expect(first.status).toBe(201);
+    await waitFor(async () => (await api.settledEvents()).length === 1);
+
+    await nats.stop();
+    await waitFor(async () => (await api.http('GET', '/health')).status === 503, 10_000, '/health to report NATS down');
+
+    const revisions: number[] = [first.body.service.revision];
+    for (let i = 1; i <= 5; i++) {
+      const res = await api.http('POST', `${BASE}/register`, registration({ serviceId: `out-${i}` }), writeHeaders);
+      expect(res.status).toBe(201);
+      revisions.push(res.body.service.revision);
+    }
+    const status = await api.http('PUT', `${BASE}/out-1/status`, { status: 'unhealthy' }, writeHeaders);
+    revisions.push(status.body.service.revision);
+    const gone = await api.http('DELETE', `${BASE}/services/out-2`, undefined, writeHeaders);
+    revisions.push(gone.body.revision);
+    expect((await api.http('GET', '/health')).body.details.outbox.pending).toBeGreaterThan(0);
+
+    await nats.start();
+    const events = await waitFor(
+      async () => {
+        const all = await api.streamEvents();
+        return all.length >= revisions.length ? all : undefined;
+      },
+      20_000,
+      'the events written during the outage',
+    );
+    // A moment more, to see that nothing arrives twice.
+    await new Promise((r) => setTimeout(r, 500));
+    const final = await api.streamEvents();
+    expect(final.map((e) => e.event.data.revision)).toEqual(revisions);
+    expect(final.map((e) => e.kind)).toEqual(['registered', 'registered', 'registered', 'registered', 'registered', 'registered', 'statusChanged', 'deregistered']);
+    expect(events.length).toBe(final.length);
+    await waitFor(async () => (await api.http('GET', '/health')).status === 200, 10_000, '/health to recover');
+  });
+});
