@@ -47,8 +47,8 @@ export class RegisteredEventData {
 export class StatusChangedEventData {
   @IsInt() @Min(1) revision!: number;
   @IsObject() @ValidateNested() @Type(() => InstancePayload) instance!: InstancePayload & ServiceInstanceView;
-  @ValidateNested() @Type(() => StateDto) from!: StateDto;
-  @ValidateNested() @Type(() => StateDto) to!: StateDto;
+  @IsObject() @ValidateNested() @Type(() => StateDto) from!: StateDto;
+  @IsObject() @ValidateNested() @Type(() => StateDto) to!: StateDto;
   @IsOptional() @IsString() reason?: string;
 }
 

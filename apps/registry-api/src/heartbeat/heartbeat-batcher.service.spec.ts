@@ -1,0 +1,60 @@
+import type { HeartbeatWrite, RegistryRepository } from '@switchboard/persistence';
+import type { RegistryApiConfig } from '../config/registry-api.config';
+import { RegistryMetricsService } from '../observability/registry-metrics.service';
+import { HeartbeatBatcherService } from './heartbeat-batcher.service';
+
+class FakeRepository {
+  batches: HeartbeatWrite[][] = [];
+  known = new Set(['a', 'b']);
+  fail = false;
+  async applyHeartbeats(batch: HeartbeatWrite[]): Promise<Set<string>> {
+    if (this.fail) throw new Error('database down');
+    this.batches.push(batch.map((b) => ({ ...b, load: { ...b.load } })));
+    return new Set(batch.map((b) => b.serviceId).filter((id) => this.known.has(id)));
+  }
+}
+
+describe('HeartbeatBatcherService', () => {
+  const config = { HEARTBEAT_FLUSH_INTERVAL_MS: 1000, HEARTBEAT_MAX_BATCH: 1000 } as RegistryApiConfig;
+  let repo: FakeRepository;
+  let batcher: HeartbeatBatcherService;
+
+  beforeEach(() => {
+    repo = new FakeRepository();
+    batcher = new HeartbeatBatcherService(repo as unknown as RegistryRepository, new RegistryMetricsService(), config);
+  });
+
+  it('coalesces many heartbeats of one instance into one row with the latest time and merged load', async () => {
+    batcher.enqueue('a', { requestsPerMinute: 1, inflight: 2 }, new Date(1000));
+    batcher.enqueue('a', { requestsPerMinute: 5 }, new Date(3000));
+    batcher.enqueue('a', undefined, new Date(2000));
+    batcher.enqueue('b', {}, new Date(1500));
+    await batcher.flush();
+
+    expect(repo.batches).toHaveLength(1);
+    expect(repo.batches[0]).toEqual([
+      { serviceId: 'a', lastSeen: new Date(3000), load: { requestsPerMinute: 5, inflight: 2 } },
+      { serviceId: 'b', lastSeen: new Date(1500), load: {} },
+    ]);
+    await batcher.flush();
+    expect(repo.batches).toHaveLength(1);
+  });
+
+  it('keeps a failed batch for the next flush, without overwriting newer heartbeats', async () => {
+    batcher.enqueue('a', { inflight: 1 }, new Date(1000));
+    repo.fail = true;
+    await batcher.flush();
+    expect(batcher.pendingCount).toBe(1);
+    repo.fail = false;
+    await batcher.flush();
+    expect(repo.batches[0]).toEqual([{ serviceId: 'a', lastSeen: new Date(1000), load: { inflight: 1 } }]);
+  });
+
+  it('writes immediately once the batch is full', async () => {
+    const small = new HeartbeatBatcherService(repo as unknown as RegistryRepository, new RegistryMetricsService(), { ...config, HEARTBEAT_MAX_BATCH: 2 } as RegistryApiConfig);
+    small.enqueue('a', {}, new Date());
+    small.enqueue('b', {}, new Date());
+    await small.flush();
+    expect(repo.batches[0].map((b) => b.serviceId)).toEqual(['a', 'b']);
+  });
+});

@@ -1,0 +1,30 @@
+import { DataSource } from 'typeorm';
+import { createTestEnvironment, TestEnvironment } from '@switchboard/testing';
+import { migrateWithLock, registryDataSourceOptions } from './data-source.config';
+
+describe('migrations under an advisory lock (real PostgreSQL)', () => {
+  let env: TestEnvironment;
+  const sources: DataSource[] = [];
+
+  beforeAll(async () => {
+    env = await createTestEnvironment('migrations');
+  });
+  afterAll(async () => {
+    await Promise.all(sources.map((s) => s.destroy()));
+    await env.dispose();
+  });
+
+  it('lets replicas that start together migrate once, without racing on DDL', async () => {
+    for (let i = 0; i < 4; i++) sources.push(await new DataSource(registryDataSourceOptions(env.databaseUrl, 2)).initialize());
+
+    const applied = await Promise.all(sources.map((s) => migrateWithLock(s)));
+
+    expect(applied.flat()).toEqual(['InitialSchema1732320000000']);
+    const rows = await sources[0].query('SELECT name FROM registry_migrations');
+    expect(rows).toEqual([{ name: 'InitialSchema1732320000000' }]);
+    const tables = await sources[0].query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+    expect(tables.map((t: { tablename: string }) => t.tablename)).toEqual(['registry_migrations', 'registry_outbox', 'service_instances', 'service_tombstones']);
+    // And again: nothing left to do.
+    expect(await migrateWithLock(sources[1])).toEqual([]);
+  });
+});
