@@ -48,6 +48,22 @@ export async function startRegistryApi(label: string, overrides: Record<string, 
   const subjects = new SubjectSpace(env.subjectPrefix);
   const nats = await NatsClient.connect({ servers: overrides['NATS_URL'] ?? env.natsUrl, name: `test-${label}` });
 
+  const streamEvents: RunningRegistryApi['streamEvents'] = async () => {
+    const jsm = await nats.jsm();
+    const info = await jsm.streams.info(subjects.registryStream);
+    const events = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const msg = await jsm.streams.getMessage(subjects.registryStream, { seq });
+      events.push({
+        ...parseRegistryEvent(decodeJson(msg.data)),
+        subject: msg.subject,
+        msgId: msg.header?.get('Nats-Msg-Id'),
+        traceparent: msg.header?.get('traceparent'),
+      });
+    }
+    return events;
+  };
+
   return {
     app,
     url,
@@ -65,23 +81,9 @@ export async function startRegistryApi(label: string, overrides: Record<string, 
     },
     async settledEvents() {
       await app.get(OutboxRelayService).flush();
-      return this.streamEvents();
+      return streamEvents();
     },
-    async streamEvents() {
-      const jsm = await nats.jsm();
-      const info = await jsm.streams.info(subjects.registryStream);
-      const events = [];
-      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-        const msg = await jsm.streams.getMessage(subjects.registryStream, { seq });
-        events.push({
-          ...parseRegistryEvent(decodeJson(msg.data)),
-          subject: msg.subject,
-          msgId: msg.header?.get('Nats-Msg-Id'),
-          traceparent: msg.header?.get('traceparent'),
-        });
-      }
-      return events;
-    },
+    streamEvents,
     async close() {
       await nats.close();
       await app.close();
