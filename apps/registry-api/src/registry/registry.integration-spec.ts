@@ -281,13 +281,14 @@ describe('registry-api REST (real PostgreSQL and NATS)', () => {
       expect(snapshot.body.instances.find((i: { serviceId: string }) => i.serviceId === 'gone-1')).toBeUndefined();
     });
 
-    it('answers the same snapshot over REST and over NATS registry.cmd.snapshot', async () => {
+    it('answers the same snapshot over REST and over NATS registry.cmd.snapshot, and its revision on registry.cmd.revision', async () => {
       const rest = (await api.http('GET', `${BASE}/snapshot`)).body;
       const nats = await api.nats.request<{ revision: number; instances: { serviceId: string; revision: number }[] }>(api.subjects.snapshotCommand, {});
       expect(nats.revision).toBe(rest.revision);
       expect(nats.instances.map((i) => i.serviceId)).toEqual(rest.instances.map((i: { serviceId: string }) => i.serviceId));
       expect(Math.max(...nats.instances.map((i) => i.revision))).toBeLessThanOrEqual(nats.revision);
       expect(nats.instances.length).toBeGreaterThan(5);
+      expect(await api.nats.request(api.subjects.revisionCommand, {})).toEqual({ revision: rest.revision });
     });
   });
 

@@ -219,6 +219,10 @@ export class RegistryService {
     return { revision, instances: instances.map(toInstanceView) };
   }
 
+  highestRevision(): Promise<number> {
+    return this.repository.highestRevision();
+  }
+
   /** Asks the health-prober to run a round now; its summary is the answer. */
   async runHealthChecks(): Promise<unknown> {
     try {

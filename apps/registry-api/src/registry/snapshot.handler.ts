@@ -4,11 +4,14 @@ import { encodeJson, NatsClient, Subscription } from '@switchboard/messaging';
 import { SUBJECTS } from '../registry-api.tokens';
 import { RegistryService } from './registry.service';
 
-/** `registry.cmd.snapshot`: every instance plus the highest revision, for list-then-watch consumers. */
+/**
+ * `registry.cmd.snapshot`: every instance plus the highest revision, for list-then-watch consumers;
+ * `registry.cmd.revision`: just the highest revision, for their periodic drift check.
+ */
 @Injectable()
 export class SnapshotHandler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(SnapshotHandler.name);
-  private subscription?: Subscription;
+  private readonly subscriptions: Subscription[] = [];
 
   constructor(
     private readonly nats: NatsClient,
@@ -17,22 +20,28 @@ export class SnapshotHandler implements OnApplicationBootstrap, OnApplicationShu
   ) {}
 
   onApplicationBootstrap(): void {
-    this.subscription = this.nats.subscribe(
-      this.subjects.snapshotCommand,
+    this.answer(this.subjects.snapshotCommand, () => this.registry.snapshot());
+    this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.registry.highestRevision() }));
+  }
+
+  onApplicationShutdown(): void {
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  }
+
+  private answer(subject: string, work: () => Promise<unknown>): void {
+    const subscription = this.nats.subscribe(
+      subject,
       (msg) => {
-        this.registry.snapshot().then(
-          (snapshot) => msg.respond(encodeJson(snapshot)),
+        work().then(
+          (reply) => msg.respond(encodeJson(reply)),
           (error: Error) => {
-            this.logger.error(`snapshot failed: ${error.message}`);
-            msg.respond(encodeJson({ error: { code: 'SNAPSHOT_FAILED', message: error.message } }));
+            this.logger.error(`${subject} failed: ${error.message}`);
+            msg.respond(encodeJson({ error: { code: 'COMMAND_FAILED', message: error.message } }));
           },
         );
       },
       { queue: this.subjects.queueGroup('registry-api') },
     );
-  }
-
-  onApplicationShutdown(): void {
-    this.subscription?.unsubscribe();
+    this.subscriptions.push(subscription);
   }
 }

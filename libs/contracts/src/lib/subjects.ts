@@ -65,6 +65,11 @@ export class SubjectSpace {
     return `${this.p}registry.cmd.snapshot`;
   }
 
+  /** Request/reply: `{ revision }`, the highest revision, for a consumer's cheap drift check. */
+  get revisionCommand(): string {
+    return `${this.p}registry.cmd.revision`;
+  }
+
   /** Request/reply: the prober runs a round of checks now and answers with a summary. */
   get proberRunChecksCommand(): string {
     return `${this.p}prober.cmd.runChecks`;

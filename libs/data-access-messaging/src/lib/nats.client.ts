@@ -86,6 +86,12 @@ export class NatsClient {
   }
 
   private reconnecting = false;
+  private readonly reconnectListeners: (() => void)[] = [];
+
+  /** Called after every reconnect: core subscriptions may have missed messages meanwhile. */
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
 
   private async watchStatus(): Promise<void> {
     for await (const status of this.connection.status()) {
@@ -95,6 +101,7 @@ export class NatsClient {
       } else if (status.type === 'reconnect') {
         this.reconnecting = false;
         this.logger.log(`NATS reconnected to ${String(status.data)}`);
+        for (const listener of this.reconnectListeners) listener();
       }
     }
   }

@@ -96,6 +96,15 @@ function filteredQuery(manager: EntityManager, filter: InstanceFilter) {
   return q;
 }
 
+async function highestRevision(manager: EntityManager): Promise<number> {
+  const [row] = await manager.query(
+    `SELECT GREATEST(
+       (SELECT COALESCE(MAX(revision), 0) FROM service_instances),
+       (SELECT COALESCE(MAX(revision), 0) FROM service_tombstones)) AS revision`,
+  );
+  return Number(row.revision);
+}
+
 /** The registry of record: the only code that reads or writes its tables. */
 export class RegistryRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -116,13 +125,13 @@ export class RegistryRepository {
   snapshot(): Promise<{ revision: number; instances: ServiceInstanceEntity[] }> {
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
       const instances = await manager.find(ServiceInstanceEntity, { order: { serviceId: 'ASC' } });
-      const [row] = await manager.query(
-        `SELECT GREATEST(
-           (SELECT COALESCE(MAX(revision), 0) FROM service_instances),
-           (SELECT COALESCE(MAX(revision), 0) FROM service_tombstones)) AS revision`,
-      );
-      return { revision: Number(row.revision), instances };
+      return { revision: await highestRevision(manager), instances };
     });
+  }
+
+  /** The highest committed revision, tombstones counted (not the sequence, which runs ahead of commits). */
+  highestRevision(): Promise<number> {
+    return highestRevision(this.dataSource.manager);
   }
 
   /**
