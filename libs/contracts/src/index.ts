@@ -5,3 +5,4 @@ export * from './lib/validation.util';
 export * from './lib/service-instance.dto';
 export * from './lib/model-deployment.dto';
 export * from './lib/registry.event';
+export * from './lib/heartbeat.util';

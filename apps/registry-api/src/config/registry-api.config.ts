@@ -47,9 +47,13 @@ export class RegistryApiConfig {
   @IsInt() @Min(10) @Max(50_000)
   HEARTBEAT_MAX_BATCH: number = 5000;
 
-  /** Safety-net sweep of the outbox; the relay is normally woken at commit. */
+  /** Safety-net sweep of the outbox; events normally leave right after their commit. */
   @IsInt() @Min(50) @Max(60_000)
   OUTBOX_SWEEP_INTERVAL_MS: number = 1000;
+
+  /** The sweep leaves younger rows to the writer's own publish, to avoid needless duplicates. */
+  @IsInt() @Min(0) @Max(600_000)
+  OUTBOX_SWEEP_MIN_AGE_MS: number = 500;
 
   @IsInt() @Min(1) @Max(5000)
   OUTBOX_BATCH_SIZE: number = 256;

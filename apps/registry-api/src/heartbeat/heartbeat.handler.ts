@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { HeartbeatDto, parseWith, SubjectSpace } from '@switchboard/contracts';
+import { parseHeartbeat, SubjectSpace } from '@switchboard/contracts';
 import { decodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { SUBJECTS } from '../registry-api.tokens';
@@ -42,7 +42,7 @@ export class HeartbeatHandler implements OnApplicationBootstrap, OnApplicationSh
     } catch {
       body = undefined;
     }
-    const parsed = target && body !== undefined ? parseWith(HeartbeatDto, body) : undefined;
+    const parsed = target && body !== undefined ? parseHeartbeat(body) : undefined;
     if (!target || !parsed?.ok) {
       this.metrics.heartbeatsDropped.inc({ reason: 'invalid' });
       this.logger.debug(`invalid heartbeat on ${msg.subject}`);

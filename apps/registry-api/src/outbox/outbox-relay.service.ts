@@ -8,10 +8,13 @@ import { REGISTRY_API_CONFIG } from '../registry-api.tokens';
 const MAX_BACKOFF_MS = 5000;
 
 /**
- * Publishes committed outbox rows to JetStream, then deletes them. Woken by {@link wake} right
- * after a commit, so events leave within milliseconds; a periodic sweep covers a crash between
- * commit and wake, and rows written by other replicas. Rows are claimed with SKIP LOCKED, so
- * several replicas relay safely; `Nats-Msg-Id` = revision makes a re-publish a no-op.
+ * Gets committed outbox rows onto JetStream, then deletes them. Two paths:
+ * - **fast**: the writer hands its rows over right after commit ({@link publishCommitted}); they go
+ *   out at once, with no database round trip before the publish, and are deleted after the ack;
+ * - **sweep**: every OUTBOX_SWEEP_INTERVAL_MS, rows older than OUTBOX_SWEEP_MIN_AGE_MS are claimed
+ *   with FOR UPDATE SKIP LOCKED (safe with several replicas), published and deleted. It covers a
+ *   crash between commit and publish, a NATS outage, and rows of a replica that died.
+ * Both may publish the same row; `Nats-Msg-Id` = revision makes JetStream drop the second copy.
  */
 @Injectable()
 export class OutboxRelayService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -22,6 +25,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   private retry?: NodeJS.Timeout;
   private failures = 0;
   private stopped = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private published: number[] = [];
+  private deleting?: Promise<void>;
 
   constructor(
     private readonly repository: RegistryRepository,
@@ -37,20 +43,36 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    await this.deleting;
     this.stopped = true;
     clearInterval(this.sweep);
     clearTimeout(this.retry);
     await this.running;
   }
 
-  /** Asks for a drain; coalesces with one already running. */
-  wake(): void {
+  /** The fast path: publish rows the caller has just committed. Never throws; failures fall to the sweep. */
+  publishCommitted(rows: ClaimedOutboxRow[]): void {
+    if (!rows.length || this.stopped) return;
+    const task = this.publish(rows).then(
+      () => {
+        this.published.push(...rows.map((r) => r.id));
+        this.deleting ??= this.deletePublished();
+      },
+      () => this.metrics.publishFailures.inc(),
+    );
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+  }
+
+  /** Asks for a sweep; coalesces with one already running. */
+  wake(minAgeMs = this.config.OUTBOX_SWEEP_MIN_AGE_MS): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    this.running = this.drain().finally(() => {
+    this.running = this.drain(minAgeMs).finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;
@@ -59,15 +81,33 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     });
   }
 
-  /** Resolves once the outbox is empty (or a publish failed). For shutdown and tests. */
+  /** Resolves once everything committed so far has been published (or a publish failed). For shutdown and tests. */
   async flush(): Promise<void> {
-    this.wake();
+    await Promise.allSettled([...this.inFlight]);
+    while (this.deleting) await this.deleting;
+    while (this.running) await this.running;
+    this.wake(0);
     while (this.running) await this.running;
   }
 
-  private async drain(): Promise<void> {
+  private async deletePublished(): Promise<void> {
     try {
-      while (!this.stopped && (await this.repository.claimOutbox(this.config.OUTBOX_BATCH_SIZE, (rows) => this.publish(rows))) > 0) {
+      while (this.published.length) {
+        const ids = this.published;
+        this.published = [];
+        await this.repository.deleteOutbox(ids).catch((error: Error) => {
+          // Left in place, they are re-published by the sweep and dropped as duplicates.
+          this.logger.warn(`could not delete ${ids.length} published outbox row(s): ${error.message}`);
+        });
+      }
+    } finally {
+      this.deleting = undefined;
+    }
+  }
+
+  private async drain(minAgeMs: number): Promise<void> {
+    try {
+      while (!this.stopped && (await this.repository.claimOutbox(this.config.OUTBOX_BATCH_SIZE, minAgeMs, (rows) => this.publish(rows))) > 0) {
         // keep going while there is more
       }
       if (this.failures) this.logger.log(`outbox relay recovered after ${this.failures} failed attempt(s)`);
@@ -86,7 +126,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   }
 
   private async publish(rows: ClaimedOutboxRow[]): Promise<void> {
-    // Pipelined on one connection, so the stream stores them in outbox order; consumers compare
+    // Pipelined on one connection, so the stream stores them in this order; consumers compare
     // revisions anyway.
     await Promise.all(rows.map((row) => this.nats.publishToStream(row.subject, row.payload, { msgID: String(row.revision), headers: row.headers })));
     const now = Date.now();

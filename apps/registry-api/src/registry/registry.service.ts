@@ -23,7 +23,7 @@ import {
   UpdateStatusDto,
 } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
-import { OutboxRecord, RegistryRepository, RegistryTransaction, ServiceInstanceEntity } from '@switchboard/persistence';
+import { ClaimedOutboxRow, RegistryRepository, RegistryTransaction, ServiceInstanceEntity } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
 import { HeartbeatBatcherService } from '../heartbeat/heartbeat-batcher.service';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
@@ -110,52 +110,55 @@ export class RegistryService {
       throw RegistryException.validation([{ field: 'status', reason: 'give status and/or adminState' }]);
     }
     const now = this.clock.now();
+    const events: ClaimedOutboxRow[] = [];
     const result = await this.repository.transaction(async (tx) => {
       const existing = await tx.lockInstance(serviceId);
       if (!existing) throw notFound(serviceId);
-      const changed = await this.changeState(tx, existing, { status: dto.status, adminState: dto.adminState }, dto.reason, now, traceparent);
+      const changed = await this.changeState(tx, events, existing, { status: dto.status, adminState: dto.adminState }, dto.reason, now, traceparent);
       return { instance: toInstanceView(existing), changed };
     });
-    if (result.changed) this.afterCommit('statusChanged');
+    this.afterCommit('statusChanged', events);
     return result;
   }
 
   async setModelAdminState(modelName: string, environment: string, adminState: AdminState, traceparent: string): Promise<ModelDeploymentView[]> {
     const now = this.clock.now();
-    const { views, changes } = await this.repository.transaction(async (tx) => {
+    const events: ClaimedOutboxRow[] = [];
+    const views = await this.repository.transaction(async (tx) => {
       const matching = await tx.lockMatching({ model: modelName, environment });
       if (!matching.length) throw modelNotFound(modelName, environment);
-      let changes = 0;
       for (const instance of matching) {
-        if (await this.changeState(tx, instance, { adminState }, `model ${modelName} ${adminState === 'enabled' ? 'enabled' : adminState} by operator`, now, traceparent)) changes++;
+        await this.changeState(tx, events, instance, { adminState }, `model ${modelName} ${adminState} by operator`, now, traceparent);
       }
-      return { views: matching.flatMap(toModelViews).filter((m) => m.modelName === modelName), changes };
+      return matching.flatMap(toModelViews).filter((m) => m.modelName === modelName);
     });
-    for (let i = 0; i < changes; i++) this.afterCommit('statusChanged');
+    this.afterCommit('statusChanged', events);
     return views;
   }
 
   async deregister(serviceId: string, traceparent: string): Promise<{ serviceId: string; revision: number }> {
     const now = this.clock.now();
+    const events: ClaimedOutboxRow[] = [];
     const revision = await this.repository.transaction(async (tx) => {
       const existing = await tx.lockInstance(serviceId);
       if (!existing) throw notFound(serviceId);
-      return this.remove(tx, existing, now, traceparent);
+      return this.remove(tx, events, existing, now, traceparent);
     });
-    this.afterCommit('deregistered');
+    this.afterCommit('deregistered', events);
     return { serviceId, revision };
   }
 
   async deregisterModel(modelName: string, environment: string, traceparent: string): Promise<{ serviceId: string; revision: number }[]> {
     const now = this.clock.now();
+    const events: ClaimedOutboxRow[] = [];
     const removed = await this.repository.transaction(async (tx) => {
       const matching = await tx.lockMatching({ model: modelName, environment });
       if (!matching.length) throw modelNotFound(modelName, environment);
       const out: { serviceId: string; revision: number }[] = [];
-      for (const instance of matching) out.push({ serviceId: instance.serviceId, revision: await this.remove(tx, instance, now, traceparent) });
+      for (const instance of matching) out.push({ serviceId: instance.serviceId, revision: await this.remove(tx, events, instance, now, traceparent) });
       return out;
     });
-    for (let i = 0; i < removed.length; i++) this.afterCommit('deregistered');
+    this.afterCommit('deregistered', events);
     return removed;
   }
 
@@ -237,17 +240,18 @@ export class RegistryService {
 
   private async upsert(fields: RegistrationFields, traceparent: string): Promise<RegistrationResult> {
     const now = this.clock.now();
+    const events: ClaimedOutboxRow[] = [];
     const result = await this.repository.transaction(async (tx) => {
       const existing = await tx.lockInstance(fields.serviceId);
       const next = this.materialise(fields, existing, now);
       if (existing && sameRegistration(existing, next)) return { entity: existing, created: false, changed: false };
       next.revision = await tx.nextRevision();
-      await tx.saveInstance(next);
-      await tx.appendOutbox(this.outboxRecord('registered', next, { revision: next.revision, instance: toInstanceView(next) }, now, traceparent));
+      await tx.saveInstance(next, !existing);
+      await this.emit(tx, events, 'registered', next, { revision: next.revision, instance: toInstanceView(next) }, now, traceparent);
       return { entity: next, created: !existing, changed: true };
     });
-    if (result.changed) this.afterCommit('registered');
-    else this.heartbeats.enqueue(fields.serviceId, undefined, now); // an unchanged re-registration is still a sign of life
+    this.afterCommit('registered', events);
+    if (!result.changed) this.heartbeats.enqueue(fields.serviceId, undefined, now); // an unchanged re-registration is still a sign of life
     return { instance: toInstanceView(result.entity), created: result.created, changed: result.changed };
   }
 
@@ -268,6 +272,7 @@ export class RegistryService {
 
   private async changeState(
     tx: RegistryTransaction,
+    events: ClaimedOutboxRow[],
     instance: ServiceInstanceEntity,
     change: { status?: HealthStatus; adminState?: AdminState },
     reason: string | undefined,
@@ -281,34 +286,42 @@ export class RegistryService {
     instance.adminState = to.adminState;
     instance.updatedAt = now;
     instance.revision = await tx.nextRevision();
-    await tx.saveInstance(instance);
-    await tx.appendOutbox(
-      this.outboxRecord('statusChanged', instance, { revision: instance.revision, instance: toInstanceView(instance), from, to, reason }, now, traceparent),
-    );
+    await tx.saveState(instance);
+    await this.emit(tx, events, 'statusChanged', instance, { revision: instance.revision, instance: toInstanceView(instance), from, to, reason }, now, traceparent);
     return true;
   }
 
-  private async remove(tx: RegistryTransaction, instance: ServiceInstanceEntity, now: Date, traceparent: string): Promise<number> {
+  private async remove(tx: RegistryTransaction, events: ClaimedOutboxRow[], instance: ServiceInstanceEntity, now: Date, traceparent: string): Promise<number> {
     const revision = await tx.nextRevision();
     await tx.deleteInstance(instance, revision, now);
-    await tx.appendOutbox(
-      this.outboxRecord('deregistered', instance, { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment }, now, traceparent),
-    );
+    const data = { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment };
+    await this.emit(tx, events, 'deregistered', instance, data, now, traceparent);
     return revision;
   }
 
-  private outboxRecord<K extends RegistryEventKind>(kind: K, instance: ServiceInstanceEntity, data: RegistryEventDataByKind[K], now: Date, traceparent: string): OutboxRecord {
-    return {
+  /** Writes the event to the outbox in this transaction and remembers it for the publish after commit. */
+  private async emit<K extends RegistryEventKind>(
+    tx: RegistryTransaction,
+    events: ClaimedOutboxRow[],
+    kind: K,
+    instance: ServiceInstanceEntity,
+    data: RegistryEventDataByKind[K],
+    now: Date,
+    traceparent: string,
+  ): Promise<void> {
+    const record = {
       revision: data.revision,
       subject: this.subjects.registryEvent(kind, instance.environment, instance.serviceName),
       payload: buildRegistryEvent(kind, instance.serviceId, data, now),
       headers: { traceparent, 'Content-Type': 'application/cloudevents+json' },
     };
+    events.push({ ...record, id: await tx.appendOutbox(record), createdAt: now });
   }
 
-  private afterCommit(kind: RegistryEventKind): void {
-    this.metrics.writes.inc({ kind });
-    this.relay.wake();
+  private afterCommit(kind: RegistryEventKind, events: ClaimedOutboxRow[]): void {
+    if (!events.length) return;
+    this.metrics.writes.inc({ kind }, events.length);
+    this.relay.publishCommitted(events);
   }
 
   private modelFields(dto: RegisterModelDto): RegistrationFields {

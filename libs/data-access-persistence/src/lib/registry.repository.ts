@@ -64,9 +64,19 @@ export class RegistryTransaction {
     return Number(row.revision);
   }
 
-  async saveInstance(instance: ServiceInstanceEntity): Promise<void> {
+  /** Inserts or replaces the row; a new row also clears a tombstone its serviceId may have left. */
+  async saveInstance(instance: ServiceInstanceEntity, isNew: boolean): Promise<void> {
     await this.manager.upsert(ServiceInstanceEntity, instance as QueryDeepPartialEntity<ServiceInstanceEntity>, ['serviceId']);
-    await this.manager.delete(ServiceTombstoneEntity, { serviceId: instance.serviceId });
+    if (isNew) await this.manager.delete(ServiceTombstoneEntity, { serviceId: instance.serviceId });
+  }
+
+  /** A state change touches only its columns. */
+  async saveState(instance: ServiceInstanceEntity): Promise<void> {
+    await this.manager.update(
+      ServiceInstanceEntity,
+      { serviceId: instance.serviceId },
+      { status: instance.status, adminState: instance.adminState, updatedAt: instance.updatedAt, revision: instance.revision },
+    );
   }
 
   async deleteInstance(instance: ServiceInstanceEntity, revision: number, at: Date): Promise<void> {
@@ -78,8 +88,10 @@ export class RegistryTransaction {
     );
   }
 
-  async appendOutbox(record: OutboxRecord): Promise<void> {
-    await this.manager.insert(OutboxEntity, record);
+  /** Returns the row id, so the writer can publish it right after commit and delete it. */
+  async appendOutbox(record: OutboxRecord): Promise<number> {
+    const result = await this.manager.insert(OutboxEntity, record);
+    return Number(result.identifiers[0]['id']);
   }
 }
 
@@ -117,8 +129,9 @@ export class RegistryRepository {
     return filteredQuery(this.dataSource.manager, filter).orderBy('i.serviceName').addOrderBy('i.serviceId').getMany();
   }
 
+  /** PostgreSQL's default READ COMMITTED; the per-instance advisory lock does the serialising. */
   transaction<T>(work: (tx: RegistryTransaction) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction('READ COMMITTED', (manager) => work(new RegistryTransaction(manager)));
+    return this.dataSource.transaction((manager) => work(new RegistryTransaction(manager)));
   }
 
   /** Every instance plus the highest revision, read from one consistent view. */
@@ -156,16 +169,17 @@ export class RegistryRepository {
   }
 
   /**
-   * Claims up to `limit` outbox rows (other relays skip them), hands them to `publish`, and
-   * deletes them only if it resolves. A failure leaves them for the next attempt.
+   * Claims up to `limit` outbox rows at least `minAgeMs` old (other relays skip them), hands them
+   * to `publish`, and deletes them only if it resolves. A failure leaves them for the next attempt.
    */
-  claimOutbox(limit: number, publish: (rows: ClaimedOutboxRow[]) => Promise<void>): Promise<number> {
+  claimOutbox(limit: number, minAgeMs: number, publish: (rows: ClaimedOutboxRow[]) => Promise<void>): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
       const rows: { id: string; revision: string; subject: string; payload: object; headers: Record<string, string>; created_at: Date }[] =
         await manager.query(
           `SELECT id, revision, subject, payload, headers, created_at FROM registry_outbox
+            WHERE created_at <= now() - make_interval(secs => $2::float8 / 1000)
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [limit],
+          [limit, minAgeMs],
         );
       if (!rows.length) return 0;
       await publish(
@@ -174,6 +188,11 @@ export class RegistryRepository {
       await manager.query('DELETE FROM registry_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       return rows.length;
     });
+  }
+
+  /** Removes rows already published by their writer. */
+  async deleteOutbox(ids: number[]): Promise<void> {
+    if (ids.length) await this.dataSource.query('DELETE FROM registry_outbox WHERE id = ANY($1::bigint[])', [ids]);
   }
 
   async outboxDepth(): Promise<number> {
