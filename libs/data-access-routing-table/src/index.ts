@@ -1,0 +1,1 @@
+export * from './lib/routing-table.service';

@@ -1,0 +1,132 @@
+import { buildRegistryEvent, RegistrySnapshot, ServiceInstanceView, SubjectSpace } from '@switchboard/contracts';
+import { encodeJson, NatsClient } from '@switchboard/messaging';
+import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
+import { RoutingTable } from './routing-table.service';
+
+/**
+ * Drives the table over the real NATS with a stand-in for registry-api's side of the contract
+ * (events on the subjects, snapshot and revision answered on the command subjects). The e2e suite
+ * of the router runs it against the real registry-api.
+ */
+describe('RoutingTable: list, then watch (real NATS)', () => {
+  let env: TestEnvironment;
+  let nats: NatsClient;
+  let subjects: SubjectSpace;
+  let registry: { revision: number; instances: ServiceInstanceView[] };
+  let snapshotDelayMs = 0;
+  let duringSnapshot: (() => void) | undefined;
+  const tables: RoutingTable[] = [];
+
+  const instance = (serviceId: string, revision: number, patch: Partial<ServiceInstanceView> = {}): ServiceInstanceView =>
+    ({
+      serviceId,
+      serviceName: 'vllm',
+      environment: 'production',
+      models: ['llama-2-7b'],
+      internalUrl: `http://${serviceId}:8000`,
+      status: 'healthy',
+      adminState: 'enabled',
+      routable: true,
+      revision,
+      load: {},
+      ...patch,
+    }) as ServiceInstanceView;
+
+  function publish(kind: 'registered' | 'statusChanged' | 'deregistered', view: ServiceInstanceView): void {
+    const data =
+      kind === 'deregistered'
+        ? { revision: view.revision, serviceId: view.serviceId, serviceName: view.serviceName, environment: view.environment }
+        : kind === 'statusChanged'
+          ? { revision: view.revision, instance: view, from: { status: 'healthy', adminState: 'enabled' }, to: { status: view.status, adminState: view.adminState } }
+          : { revision: view.revision, instance: view };
+    nats.publish(subjects.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
+  }
+
+  async function startTable(driftCheckIntervalMs = 0): Promise<RoutingTable> {
+    const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs });
+    tables.push(table);
+    await table.start();
+    return table;
+  }
+
+  beforeAll(async () => {
+    env = await createTestEnvironment('routingtable');
+    subjects = new SubjectSpace(env.subjectPrefix);
+    nats = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec' });
+    nats.subscribe(subjects.snapshotCommand, (msg) => {
+      const answer: RegistrySnapshot = { revision: registry.revision, instances: registry.instances };
+      duringSnapshot?.();
+      setTimeout(() => msg.respond(encodeJson(answer)), snapshotDelayMs);
+    });
+    nats.subscribe(subjects.revisionCommand, (msg) => msg.respond(encodeJson({ revision: registry.revision })));
+  });
+  beforeEach(() => {
+    registry = { revision: 0, instances: [] };
+    snapshotDelayMs = 0;
+    duringSnapshot = undefined;
+  });
+  afterEach(() => {
+    for (const table of tables.splice(0)) table.stop();
+  });
+  afterAll(async () => {
+    await nats.close();
+    await env.dispose();
+  });
+
+  it('loads the snapshot, then applies events that arrived while it was being taken', async () => {
+    registry = { revision: 2, instances: [instance('a', 1), instance('b', 2)] };
+    snapshotDelayMs = 100;
+    // Newer than the snapshot: must be kept. Older than the snapshot's copy: must be ignored.
+    duringSnapshot = () => {
+      publish('statusChanged', instance('a', 3, { status: 'unhealthy' }));
+      publish('registered', instance('b', 1, { internalUrl: 'http://stale:1' }));
+    };
+    const table = await startTable();
+
+    expect(table.revision).toBe(3);
+    expect(table.get('a')).toMatchObject({ status: 'unhealthy', routable: false, revision: 3 });
+    expect(table.get('b')).toMatchObject({ internalUrl: 'http://b:8000', revision: 2 });
+    expect(table.routable('production', 'llama-2-7b').map((i) => i.serviceId)).toEqual(['b']);
+    expect(table.stats.eventsIgnored).toBe(1);
+  });
+
+  it('applies newer events only, keeps tombstones, and answers by (environment, model)', async () => {
+    const table = await startTable();
+    const models = ['mistral-7b', 'llama-2-7b'];
+    publish('registered', instance('c', 10, { models }));
+    await waitFor(() => table.get('c'));
+    publish('statusChanged', instance('c', 12, { models, adminState: 'disabled' }));
+    publish('statusChanged', instance('c', 11, { models, status: 'degraded' })); // late: older than 12
+    await waitFor(() => table.revision === 12 && table.stats.eventsIgnored === 1);
+    expect(table.get('c')).toMatchObject({ adminState: 'disabled', status: 'healthy', routable: false });
+    expect(table.instancesFor('production', 'mistral-7b')).toHaveLength(1);
+    expect(table.routableModels('production')).toEqual([]);
+
+    publish('deregistered', instance('c', 13));
+    publish('registered', instance('c', 12, { adminState: 'enabled' })); // a duplicate from before the delete
+    await waitFor(() => table.get('c') === undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(table.get('c')).toBeUndefined();
+    expect(table.instancesFor('production', 'llama-2-7b')).toEqual([]);
+    expect(table.instancesFor('staging', 'llama-2-7b')).toEqual([]);
+  });
+
+  it('takes a fresh snapshot when the drift check finds it missed an event', async () => {
+    registry = { revision: 1, instances: [instance('d', 1)] };
+    const table = await startTable(100);
+    // A change whose event never reached us.
+    registry = { revision: 5, instances: [instance('d', 5, { status: 'offline' })] };
+    await waitFor(() => table.get('d')?.status === 'offline', 5000, 'the drift check to resync');
+    expect(table.stats.resyncs).toBe(2);
+    expect(table.revision).toBe(5);
+  });
+
+  it('feeds heartbeat load figures to the instances it holds, and ignores invalid events', async () => {
+    registry = { revision: 1, instances: [instance('e', 1)] };
+    const table = await startTable();
+    nats.publish(subjects.heartbeat('production', 'vllm', 'e'), { metadata: { inflight: 7, averageLatency: 120 } });
+    nats.publish(subjects.registryEvent('registered', 'production', 'vllm'), { specversion: '1.0', type: 'nonsense' });
+    await waitFor(() => table.get('e')?.load.inflight === 7 && table.stats.invalidEvents === 1);
+    expect(table.get('e')?.load).toEqual({ inflight: 7, averageLatency: 120 });
+  });
+});

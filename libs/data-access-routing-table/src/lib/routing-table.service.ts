@@ -1,0 +1,281 @@
+import {
+  AdminState,
+  HealthStatus,
+  isRoutable,
+  LoadFigures,
+  parseHeartbeat,
+  parseRegistryEvent,
+  ParsedRegistryEvent,
+  RegistrySnapshot,
+  ServiceInstanceView,
+  SubjectSpace,
+} from '@switchboard/contracts';
+import { decodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+
+/** What a router (or an SDK) needs of an instance to send it traffic. */
+export interface RoutedInstance {
+  serviceId: string;
+  serviceName: string;
+  environment: string;
+  models: readonly string[];
+  internalUrl: string;
+  status: HealthStatus;
+  adminState: AdminState;
+  routable: boolean;
+  revision: number;
+  /** Latest figures from heartbeats (mutated in place as they arrive). */
+  load: LoadFigures;
+  lastHeartbeatAt?: number;
+}
+
+export interface RoutingTableLogger {
+  log(message: string): void;
+  warn(message: string): void;
+}
+
+export interface RoutingTableOptions {
+  nats: NatsClient;
+  subjects: SubjectSpace;
+  /** How often to compare our highest revision with the registry's (cheap request). 0 disables. */
+  driftCheckIntervalMs?: number;
+  snapshotTimeoutMs?: number;
+  logger?: RoutingTableLogger;
+}
+
+export interface RoutingTableStats {
+  eventsApplied: number;
+  eventsIgnored: number;
+  invalidEvents: number;
+  resyncs: number;
+  heartbeats: number;
+}
+
+const silent: RoutingTableLogger = { log: () => undefined, warn: () => undefined };
+const key = (environment: string, model: string) => `${environment}\u0000${model}`;
+
+/**
+ * The registry, in memory, kept fresh by events: list, then watch (the Kubernetes informer pattern).
+ * It subscribes to `registry.events.>` first, then asks `registry.cmd.snapshot`, applies it, then
+ * the events that arrived meanwhile; from then on each event applies only if its revision is newer
+ * than what the table holds for that instance (or its tombstone), so duplicates and reordering are
+ * harmless. A periodic `registry.cmd.revision` check, and every NATS reconnect, trigger a fresh
+ * snapshot if anything was missed. Reads never leave the process.
+ */
+export class RoutingTable {
+  private readonly instances = new Map<string, RoutedInstance>();
+  private readonly tombstones = new Map<string, number>();
+  private byModel = new Map<string, readonly RoutedInstance[]>();
+  private highest = 0;
+  private buffer: ParsedRegistryEvent[] | null = null;
+  private subscriptions: Subscription[] = [];
+  private driftTimer?: NodeJS.Timeout;
+  private resyncing?: Promise<void>;
+  private readonly listeners = new Set<() => void>();
+  private readonly logger: RoutingTableLogger;
+  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, resyncs: 0, heartbeats: 0 };
+
+  constructor(private readonly options: RoutingTableOptions) {
+    this.logger = options.logger ?? silent;
+  }
+
+  /** Subscribes, loads the snapshot, and starts the drift check. Resolves when the table is usable. */
+  async start(): Promise<void> {
+    const { nats, subjects } = this.options;
+    this.subscriptions = [
+      nats.subscribe(subjects.registryEventsAll, (msg) => this.onEvent(msg)),
+      nats.subscribe(subjects.heartbeatAll, (msg) => this.onHeartbeat(msg)),
+    ];
+    // The server must know the subscriptions before the snapshot is taken, or an event could fall between.
+    await nats.connection.flush();
+    await this.resync();
+    nats.onReconnect(() => void this.resync().catch((error: Error) => this.logger.warn(`resync after reconnect failed: ${error.message}`)));
+    const interval = this.options.driftCheckIntervalMs ?? 5000;
+    if (interval > 0) {
+      this.driftTimer = setInterval(() => void this.checkDrift().catch(() => undefined), interval);
+      this.driftTimer.unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.driftTimer);
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.subscriptions = [];
+  }
+
+  /** Highest revision applied (events or snapshot). */
+  get revision(): number {
+    return this.highest;
+  }
+
+  get size(): number {
+    return this.instances.size;
+  }
+
+  /** Every instance serving `model` in `environment`, routable or not (for "not ready" messages). */
+  instancesFor(environment: string, model: string): readonly RoutedInstance[] {
+    return this.byModel.get(key(environment, model)) ?? [];
+  }
+
+  routable(environment: string, model: string): RoutedInstance[] {
+    return this.instancesFor(environment, model).filter((i) => i.routable);
+  }
+
+  /** Models with at least one routable instance in `environment`. */
+  routableModels(environment: string): string[] {
+    const models: string[] = [];
+    for (const [k, list] of this.byModel) {
+      const [env, model] = k.split('\u0000');
+      if (env === environment && list.some((i) => i.routable)) models.push(model);
+    }
+    return models.sort();
+  }
+
+  get(serviceId: string): RoutedInstance | undefined {
+    return this.instances.get(serviceId);
+  }
+
+  /** Called after every change of the table (not on heartbeats). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Replaces the table with a fresh snapshot, then applies the events that arrived meanwhile. */
+  resync(): Promise<void> {
+    this.resyncing ??= this.doResync().finally(() => (this.resyncing = undefined));
+    return this.resyncing;
+  }
+
+  private async doResync(): Promise<void> {
+    const { nats, subjects } = this.options;
+    this.buffer = [];
+    try {
+      const snapshot = await nats.request<RegistrySnapshot | { error: { message: string } }>(subjects.snapshotCommand, {}, this.options.snapshotTimeoutMs ?? 5000);
+      if ('error' in snapshot) throw new Error(`snapshot refused: ${snapshot.error.message}`);
+      this.replace(snapshot);
+      for (const event of this.buffer) this.apply(event);
+      this.stats.resyncs++;
+      this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}`);
+    } finally {
+      this.buffer = null;
+    }
+  }
+
+  /** Compares with the registry's highest revision; a gap that outlives in-flight events means we missed one. */
+  async checkDrift(): Promise<boolean> {
+    const { nats, subjects } = this.options;
+    const remote = await nats.request<{ revision: number }>(subjects.revisionCommand, {}, 2000);
+    if (remote.revision <= this.highest) return false;
+    await new Promise((r) => setTimeout(r, 250));
+    if (remote.revision <= this.highest) return false;
+    this.logger.warn(`routing table behind the registry (${this.highest} < ${remote.revision}); taking a fresh snapshot`);
+    await this.resync();
+    return true;
+  }
+
+  private onEvent(msg: Msg): void {
+    let parsed: ParsedRegistryEvent;
+    try {
+      parsed = parseRegistryEvent(decodeJson(msg.data));
+    } catch (error) {
+      this.stats.invalidEvents++;
+      this.logger.warn(`ignored an invalid event on ${msg.subject}: ${(error as Error).message}`);
+      return;
+    }
+    if (this.buffer) this.buffer.push(parsed);
+    else this.apply(parsed);
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const target = this.options.subjects.parseHeartbeat(msg.subject);
+    const instance = target && this.instances.get(target.serviceId);
+    if (!instance) return;
+    let body: unknown;
+    try {
+      body = msg.data.length ? decodeJson(msg.data) : {};
+    } catch {
+      return;
+    }
+    const parsed = parseHeartbeat(body);
+    if (!parsed.ok) return;
+    if (parsed.value.metadata) Object.assign(instance.load, parsed.value.metadata);
+    instance.lastHeartbeatAt = Date.now();
+    this.stats.heartbeats++;
+  }
+
+  private apply(parsed: ParsedRegistryEvent): void {
+    const data = parsed.event.data;
+    const serviceId = parsed.kind === 'deregistered' ? parsed.event.data.serviceId : parsed.event.data.instance.serviceId;
+    const current = this.instances.get(serviceId);
+    const tombstone = this.tombstones.get(serviceId);
+    if ((current && current.revision >= data.revision) || (tombstone !== undefined && tombstone >= data.revision)) {
+      this.stats.eventsIgnored++;
+      return;
+    }
+    this.highest = Math.max(this.highest, data.revision);
+    if (current) this.unindex(current);
+    if (parsed.kind === 'deregistered') {
+      this.instances.delete(serviceId);
+      this.tombstones.set(serviceId, data.revision);
+    } else {
+      const next = toRouted(parsed.event.data.instance, current?.load);
+      this.instances.set(serviceId, next);
+      this.tombstones.delete(serviceId);
+      this.index(next);
+    }
+    this.stats.eventsApplied++;
+    this.notify();
+  }
+
+  private replace(snapshot: RegistrySnapshot): void {
+    const previous = new Map(this.instances);
+    this.instances.clear();
+    this.byModel = new Map();
+    for (const view of snapshot.instances) {
+      const instance = toRouted(view, previous.get(view.serviceId)?.load);
+      this.instances.set(view.serviceId, instance);
+      this.tombstones.delete(view.serviceId);
+      this.index(instance);
+    }
+    // Gone while we were not looking: remember them as deleted at the snapshot's revision.
+    for (const id of previous.keys()) if (!this.instances.has(id)) this.tombstones.set(id, snapshot.revision);
+    this.highest = Math.max(this.highest, snapshot.revision);
+    this.notify();
+  }
+
+  private index(instance: RoutedInstance): void {
+    for (const model of instance.models) {
+      const k = key(instance.environment, model);
+      this.byModel.set(k, [...(this.byModel.get(k) ?? []), instance]);
+    }
+  }
+
+  private unindex(instance: RoutedInstance): void {
+    for (const model of instance.models) {
+      const k = key(instance.environment, model);
+      const rest = (this.byModel.get(k) ?? []).filter((i) => i.serviceId !== instance.serviceId);
+      if (rest.length) this.byModel.set(k, rest);
+      else this.byModel.delete(k);
+    }
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'serviceId'> & Partial<ServiceInstanceView>), load?: LoadFigures): RoutedInstance {
+  const v = view as ServiceInstanceView;
+  return {
+    serviceId: v.serviceId,
+    serviceName: v.serviceName,
+    environment: v.environment,
+    models: v.models ?? [],
+    internalUrl: v.internalUrl,
+    status: v.status,
+    adminState: v.adminState,
+    routable: isRoutable(v),
+    revision: v.revision,
+    load: { ...v.load, ...load },
+  };
+}
