@@ -1,6 +1,6 @@
 import nx from '@nx/eslint-plugin';
 
-const TEST_FILES = ['**/*.spec.ts', '**/*.integration-spec.ts', '**/src/testing/**/*.ts'];
+const TEST_FILES = ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts', '**/src/testing/**/*.ts', 'apps/*-e2e/**/*.ts'];
 
 /**
  * Module boundaries on two axes (see ARCHITECTURE.md):
@@ -21,6 +21,7 @@ function boundaries(testing) {
         { sourceTag: 'type:app', onlyDependOnLibsWithTags: withTesting(['type:feature', 'type:data-access', 'type:contracts', 'type:util']) },
         { sourceTag: 'type:feature', onlyDependOnLibsWithTags: withTesting(['type:data-access', 'type:contracts', 'type:util']) },
         { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: withTesting(['type:data-access', 'type:contracts', 'type:util']) },
+        { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:feature', 'type:data-access', 'type:contracts', 'type:util'] },
         { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:data-access', 'type:contracts', 'type:util'] },
         { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
         { sourceTag: 'type:util', onlyDependOnLibsWithTags: withTesting(['type:util']) },

@@ -1,5 +1,6 @@
-// One jest run, two tiers: fast unit specs, and integration specs against real
-// PostgreSQL/NATS/Redis provided by the harness in libs/testing (see ARCHITECTURE.md).
+// One jest run, three tiers: fast unit specs; integration specs against real PostgreSQL/NATS/Redis
+// provided by the harness in libs/testing; e2e specs that drive the built apps as processes
+// (see ARCHITECTURE.md).
 const { compilerOptions } = require('./tsconfig.base.json');
 
 const moduleNameMapper = Object.fromEntries(
@@ -34,20 +35,28 @@ const common = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
 };
 
+const slow = {
+  globalTeardown: '<rootDir>/libs/testing/src/lib/global-teardown.ts',
+  setupFilesAfterEnv: ['<rootDir>/libs/testing/src/lib/jest-setup.ts'],
+};
+
 module.exports = {
   projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {
       ...common,
-      displayName: 'unit',
-      testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'],
-    },
-    {
-      ...common,
+      ...slow,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs}/**/*.integration-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/lib/global-setup.ts',
-      globalTeardown: '<rootDir>/libs/testing/src/lib/global-teardown.ts',
-      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/lib/jest-setup.ts'],
+    },
+    {
+      ...common,
+      ...slow,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/apps/*-e2e/src/**/*.e2e-spec.ts'],
+      // The built apps run as processes: `npm test` builds them first (nx run-many -t build).
+      globalSetup: '<rootDir>/libs/testing/src/lib/global-setup.ts',
     },
   ],
 };

@@ -1,4 +1,4 @@
-import { Controller, DynamicModule, Get, Header, Module } from '@nestjs/common';
+import { Controller, DynamicModule, Get, Header, Module, SetMetadata } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
 import { collectDefaultMetrics, register } from 'prom-client';
@@ -11,7 +11,12 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
 ];
 
+/** Marks a route as open to anyone (health, metrics): apps' auth guards let it through. */
+export const PUBLIC_ROUTE = 'switchboard:public';
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+
 @ApiExcludeController()
+@Public()
 @Controller('metrics')
 export class MetricsController {
   @Get()

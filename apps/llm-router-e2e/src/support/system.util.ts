@@ -1,0 +1,154 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
+import { createTestEnvironment, freePort, TestEnvironment, waitFor } from '@switchboard/testing';
+
+export const API_KEY = 'sk-e2e-key-0123456789';
+export const REGISTRY_TOKEN = 'dev-registry-token';
+const REGISTRY = '/api/v2/services/registry';
+
+interface RunningApp {
+  url: string;
+  process: ChildProcess;
+  output: string[];
+}
+
+async function startApp(main: string, env: Record<string, string>, healthPath = '/health'): Promise<RunningApp> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout?.on('data', (d) => output.push(String(d)));
+  child.stderr?.on('data', (d) => output.push(String(d)));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${main} exited (${child.exitCode}): ${output.join('')}`);
+      return (await fetch(`${url}${healthPath}`).catch(() => undefined))?.status === 200;
+    },
+    30_000,
+    `${main} to answer ${healthPath}`,
+  );
+  return { url, process: child, output };
+}
+
+async function stopApp(app: RunningApp | undefined): Promise<void> {
+  if (!app || app.process.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    app.process.once('exit', () => resolve());
+    app.process.kill('SIGTERM');
+    setTimeout(() => app.process.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+/**
+ * The system as a user runs it: registry-api and llm-router as built processes, real PostgreSQL and
+ * NATS (own database and subject prefix), OpenAI-compatible mock backends registered over REST, and
+ * the official `openai` client pointed at the router.
+ */
+export class System {
+  readonly backends: MockBackend[] = [];
+  readonly policyFile: string;
+
+  private constructor(
+    readonly env: TestEnvironment,
+    readonly registry: RunningApp,
+    readonly router: RunningApp,
+    policyFile: string,
+    private readonly dir: string,
+  ) {
+    this.policyFile = policyFile;
+  }
+
+  static async start(label: string, policy: object = {}): Promise<System> {
+    const env = await createTestEnvironment(label);
+    const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-policy-'));
+    const policyFile = join(dir, 'routing-policy.json');
+    writeFileSync(policyFile, JSON.stringify(policy));
+    const common = { NATS_URL: env.natsUrl, SUBJECT_PREFIX: env.subjectPrefix };
+    const registry = await startApp('dist/apps/registry-api/apps/registry-api/src/main.js', {
+      ...common,
+      DATABASE_URL: env.databaseUrl,
+      DATABASE_CREATE_IF_MISSING: 'false',
+      HEARTBEAT_FLUSH_INTERVAL_MS: '50',
+    });
+    const router = await startApp('dist/apps/llm-router/apps/llm-router/src/main.js', {
+      ...common,
+      ROUTER_ENVIRONMENT: 'development',
+      ROUTER_API_KEYS: API_KEY,
+      ROUTER_POLICY_FILE: policyFile,
+      DRIFT_CHECK_INTERVAL_MS: '1000',
+    });
+    return new System(env, registry, router, policyFile, dir);
+  }
+
+  client(options: { maxRetries?: number; apiKey?: string } = {}): OpenAI {
+    return new OpenAI({ baseURL: `${this.router.url}/v1`, apiKey: options.apiKey ?? API_KEY, maxRetries: options.maxRetries ?? 0, timeout: 30_000 });
+  }
+
+  /** Starts a mock backend serving `models` and registers it in development over registry-api's REST API. */
+  async addBackend(name: string, models: string[], options: Parameters<typeof startMockBackend>[0] = {}): Promise<MockBackend> {
+    const backend = await startMockBackend({ name, models, ...options });
+    this.backends.push(backend);
+    const res = await this.registryCall('POST', `${REGISTRY}/register`, {
+      serviceName: 'vllm',
+      serviceId: name,
+      vmIp: '127.0.0.1',
+      internalPort: backend.port,
+      externalDomain: `${name}.example.com`,
+      version: '0.6.0',
+      deploymentId: 'e2e',
+      environment: 'development',
+      region: 'local',
+      models,
+    });
+    if (res.status !== 201) throw new Error(`registering ${name} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    await this.waitForRevision(res.body.service.revision);
+    return backend;
+  }
+
+  async registryCall(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${this.registry.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', 'x-registry-token': REGISTRY_TOKEN },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
+  async routerHealth(): Promise<{ table: { revision: number; instances: number }; policyLoads: number }> {
+    return (await fetch(`${this.router.url}/health`)).json() as never;
+  }
+
+  /** Waits until the router's table holds `revision` (what the registry just answered). */
+  async waitForRevision(revision: number): Promise<void> {
+    await waitFor(async () => (await this.routerHealth()).table.revision >= revision, 10_000, `router table at revision ${revision}`);
+  }
+
+  writePolicy(policy: object): void {
+    writeFileSync(this.policyFile, JSON.stringify(policy));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.backends.map((b) => b.close()));
+    await stopApp(this.router);
+    await stopApp(this.registry);
+    await this.env.dispose();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Posts to the router without the openai client, to see raw status, headers and body. */
+export async function rawRouterCall(system: System, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${system.router.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}`, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json().catch(() => undefined)) as any };
+}

@@ -1,0 +1,39 @@
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { LlmRouterConfig } from '../config/llm-router.config';
+import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
+import { OpenAiError } from '../proxy/openai-error.exception';
+
+import { PUBLIC_ROUTE } from '@switchboard/observability';
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly keys: Buffer[];
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(LLM_ROUTER_CONFIG) config: LlmRouterConfig,
+  ) {
+    this.keys = config.apiKeys.map(digest);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    // Health and metrics are open; everything else needs a bearer key.
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()])) return true;
+    const header = context.switchToHttp().getRequest<FastifyRequest>().headers.authorization;
+    const match = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
+    if (!match) {
+      throw new OpenAiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.", 'invalid_request_error', 'missing_api_key');
+    }
+    const given = digest(match[1]);
+    // Compare with every key, so the time taken does not tell which one matched.
+    let ok = false;
+    for (const key of this.keys) ok = timingSafeEqual(given, key) || ok;
+    if (!ok) throw new OpenAiError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    return true;
+  }
+}

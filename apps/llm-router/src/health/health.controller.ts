@@ -1,0 +1,29 @@
+import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { NatsClient } from '@switchboard/messaging';
+import { Public } from '@switchboard/observability';
+import { RoutingTable } from '@switchboard/routing-table';
+import { RoutingPolicyService } from '../config/routing-policy.service';
+
+/** Ready when NATS is connected (the table stays fresh); reports the table's size and revision. */
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly nats: NatsClient,
+    private readonly table: RoutingTable,
+    private readonly policies: RoutingPolicyService,
+  ) {}
+
+  @Get()
+  @Public()
+  check(@Res({ passthrough: true }) reply: FastifyReply) {
+    const natsUp = this.nats.isConnected;
+    void reply.status(natsUp ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    return {
+      status: natsUp ? 'ok' : 'error',
+      nats: natsUp ? 'up' : 'down',
+      table: { instances: this.table.size, revision: this.table.revision, ...this.table.stats },
+      policyLoads: this.policies.loads,
+    };
+  }
+}
