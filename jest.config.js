@@ -33,6 +33,8 @@ const common = {
   moduleNameMapper,
   moduleFileExtensions: ['ts', 'js', 'json'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // main.ts loads it in production; decorators in a module tested alone need it too.
+  setupFiles: ['reflect-metadata'],
 };
 
 const slow = {

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +122,7 @@ export class System {
     return { status: response.status, body: await response.json() };
   }
 
-  async routerHealth(): Promise<{ table: { revision: number; instances: number }; policyLoads: number }> {
+  async routerHealth(): Promise<{ table: { revision: number; instances: number }; policy: { loads: number; sha256?: string } }> {
     return (await fetch(`${this.router.url}/health`)).json() as never;
   }
 
@@ -130,8 +131,13 @@ export class System {
     await waitFor(async () => (await this.routerHealth()).table.revision >= revision, 10_000, `router table at revision ${revision}`);
   }
 
-  writePolicy(policy: object): void {
-    writeFileSync(this.policyFile, JSON.stringify(policy));
+  /** Rewrites the policy file; resolves once the router runs that version (unless it must refuse it). */
+  async writePolicy(policy: object, expectRefused = false): Promise<void> {
+    const text = JSON.stringify(policy);
+    writeFileSync(this.policyFile, text);
+    if (expectRefused) return;
+    const sha256 = createHash('sha256').update(text).digest('hex');
+    await waitFor(async () => (await this.routerHealth()).policy.sha256 === sha256, 5000, 'the router to load the new policy');
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { FieldError, parseWith } from '@switchboard/contracts';
 import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
@@ -62,6 +63,7 @@ export class RoutingPolicyService implements OnModuleInit, OnApplicationShutdown
   private readonly logger = new Logger(RoutingPolicyService.name);
   private current: LoadedPolicy = EMPTY;
   private version = 0;
+  private loadedDigest?: string;
 
   constructor(@Inject(LLM_ROUTER_CONFIG) private readonly config: LlmRouterConfig) {}
 
@@ -81,11 +83,18 @@ export class RoutingPolicyService implements OnModuleInit, OnApplicationShutdown
     return this.version;
   }
 
+  /** SHA-256 of the file content in force, so an operator (or a test) can tell which version is live. */
+  get digest(): string | undefined {
+    return this.loadedDigest;
+  }
+
   reload(): boolean {
     const file = this.config.ROUTER_POLICY_FILE as string;
     let json: unknown;
+    let text: string;
     try {
-      json = JSON.parse(readFileSync(file, 'utf8'));
+      text = readFileSync(file, 'utf8');
+      json = JSON.parse(text);
     } catch (error) {
       this.logger.error(`routing policy ${file} unreadable, keeping the previous one: ${(error as Error).message}`);
       return false;
@@ -97,6 +106,7 @@ export class RoutingPolicyService implements OnModuleInit, OnApplicationShutdown
     }
     this.current = compiled.policy;
     this.version++;
+    this.loadedDigest = createHash('sha256').update(text).digest('hex');
     this.logger.log(`routing policy loaded from ${file}: ${compiled.policy.aliases.size} alias(es), ${compiled.policy.models.size} model setting(s)`);
     return true;
   }

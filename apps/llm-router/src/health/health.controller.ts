@@ -23,7 +23,7 @@ export class HealthController {
       status: natsUp ? 'ok' : 'error',
       nats: natsUp ? 'up' : 'down',
       table: { instances: this.table.size, revision: this.table.revision, ...this.table.stats },
-      policyLoads: this.policies.loads,
+      policy: { loads: this.policies.loads, sha256: this.policies.digest },
     };
   }
 }
