@@ -4,7 +4,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 
-const APPS = [{ name: 'registry-api', main: 'dist/apps/registry-api/apps/registry-api/src/main.js', port: 3013 }];
+const APPS = [
+  { name: 'registry-api', main: 'dist/apps/registry-api/apps/registry-api/src/main.js', port: 3013 },
+  { name: 'llm-router', main: 'dist/apps/llm-router/apps/llm-router/src/main.js', port: 8080 },
+];
 const SERVICES = [
   { name: 'PostgreSQL', port: 5432 },
   { name: 'NATS', port: 4222 },
