@@ -1,0 +1,42 @@
+import { loadMockBackendConfig, MockBackendConfigError } from './mock-backend.config';
+
+describe('loadMockBackendConfig', () => {
+  it('defaults to port 8000 on every interface', () => {
+    expect(loadMockBackendConfig({})).toEqual({
+      port: 8000,
+      host: '0.0.0.0',
+      models: ['mock-model'],
+      latencyMs: 0,
+      tokensPerSecond: 0,
+      completionTokens: 16,
+      name: undefined,
+    });
+  });
+
+  it('reads every variable, treating empty ones as unset', () => {
+    expect(
+      loadMockBackendConfig({
+        PORT: '9001',
+        HOST: '127.0.0.1',
+        MOCK_MODELS: 'llama-3, org/qwen',
+        MOCK_LATENCY_MS: '12.5',
+        MOCK_TOKENS_PER_SECOND: '40',
+        MOCK_COMPLETION_TOKENS: '64',
+        MOCK_NAME: '',
+      }),
+    ).toEqual({ port: 9001, host: '127.0.0.1', models: ['llama-3', 'org/qwen'], latencyMs: 12.5, tokensPerSecond: 40, completionTokens: 64, name: undefined });
+  });
+
+  it.each([
+    ['PORT', '80a'],
+    ['PORT', '70000'],
+    ['MOCK_LATENCY_MS', '-1'],
+    ['MOCK_TOKENS_PER_SECOND', 'fast'],
+    ['MOCK_COMPLETION_TOKENS', '1.5'],
+    ['MOCK_MODELS', 'a,,b'],
+    ['MOCK_NAME', 'café'],
+  ])('names %s when it is invalid (%s)', (variable, value) => {
+    expect(() => loadMockBackendConfig({ [variable]: value })).toThrow(MockBackendConfigError);
+    expect(() => loadMockBackendConfig({ [variable]: value })).toThrow(variable);
+  });
+});
