@@ -24,6 +24,7 @@ export function toInstanceView(e: ServiceInstanceEntity): ServiceInstanceView {
     capabilities: e.capabilities,
     models: e.models,
     healthCheckEndpoint: e.healthCheckEndpoint,
+    healthCheck: e.healthCheck ?? {},
     metadata: e.metadata,
     requiredEnvironmentVars: e.requiredEnvironmentVars,
     status: e.status,

@@ -292,6 +292,34 @@ describe('registry-api REST (real PostgreSQL and NATS)', () => {
     });
   });
 
+  describe('commands from other apps over NATS', () => {
+    it('applies a reported health verdict as a status change with its reason, and validates it', async () => {
+      await register({ serviceName: 'cmd', serviceId: 'cmd-1', healthCheck: { intervalMs: 5000, unhealthyThreshold: 2 } });
+      expect((await api.http('GET', `${BASE}/services/cmd-1`)).body.service.healthCheck).toEqual({ intervalMs: 5000, unhealthyThreshold: 2 });
+      const before = (await settled()).length;
+
+      const reply = await api.nats.request<{ ok: boolean; changed: boolean; revision: number }>(api.subjects.reportHealthCommand, { serviceId: 'cmd-1', status: 'unhealthy', reason: '3 failed checks' });
+      expect(reply).toMatchObject({ ok: true, changed: true });
+      const [event] = (await settled()).slice(before);
+      expect(event).toMatchObject({ kind: 'statusChanged', event: { data: { revision: reply.revision, reason: '3 failed checks', to: { status: 'unhealthy' } } } });
+
+      expect(await api.nats.request(api.subjects.reportHealthCommand, { serviceId: 'cmd-1', status: 'sleepy' })).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+      expect(await api.nats.request(api.subjects.reportHealthCommand, { serviceId: 'ghost', status: 'healthy' })).toMatchObject({ ok: false, error: { code: 'INSTANCE_NOT_FOUND' } });
+    });
+
+    it('deregisters on request (pruning)', async () => {
+      await register({ serviceName: 'cmd', serviceId: 'cmd-2' });
+      expect(await api.nats.request(api.subjects.deregisterCommand, { serviceId: 'cmd-2', reason: 'silent for 24 h' })).toMatchObject({ ok: true, serviceId: 'cmd-2' });
+      expect((await api.http('GET', `${BASE}/services/cmd-2`)).status).toBe(404);
+    });
+
+    it('rejects bad per-instance check settings at registration', async () => {
+      const res = await register({ serviceId: 'cmd-3', healthCheck: { intervalMs: 10, unhealthyThreshold: 0 } });
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['healthCheck.intervalMs', 'healthCheck.unhealthyThreshold']);
+    });
+  });
+
   describe('health checks command', () => {
     it('answers 503 when no prober runs, and relays the prober summary when one answers', async () => {
       const none = await api.http('POST', `${BASE}/health-checks`, undefined, { 'x-admin-token': ADMIN_TOKEN });

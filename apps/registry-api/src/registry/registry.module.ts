@@ -12,7 +12,7 @@ import { ModelsController } from './models.controller';
 import { RegistryController } from './registry.controller';
 import { RegistryExceptionFilter } from './registry.exception';
 import { RegistryService } from './registry.service';
-import { SnapshotHandler } from './snapshot.handler';
+import { RegistryCommandsHandler } from './registry-commands.handler';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
@@ -22,7 +22,7 @@ import { SnapshotHandler } from './snapshot.handler';
     OutboxRelayService,
     HeartbeatBatcherService,
     HeartbeatHandler,
-    SnapshotHandler,
+    RegistryCommandsHandler,
     RegistryMetricsService,
     ClockService,
     { provide: APP_GUARD, useClass: TokenGuard },

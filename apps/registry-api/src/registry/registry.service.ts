@@ -37,13 +37,13 @@ import { RegistryErrorCode, RegistryException } from './registry.exception';
 type RegistrationFields = Pick<
   ServiceInstanceEntity,
   | 'serviceId' | 'serviceName' | 'environment' | 'region' | 'vmIp' | 'internalPort' | 'externalDomain' | 'version'
-  | 'deploymentId' | 'namespace' | 'kind' | 'capabilities' | 'models' | 'healthCheckEndpoint' | 'metadata'
+  | 'deploymentId' | 'namespace' | 'kind' | 'capabilities' | 'models' | 'healthCheckEndpoint' | 'healthCheck' | 'metadata'
   | 'requiredEnvironmentVars' | 'status'
 >;
 
 const REGISTRATION_KEYS: (keyof RegistrationFields)[] = [
   'serviceName', 'environment', 'region', 'vmIp', 'internalPort', 'externalDomain', 'version', 'deploymentId',
-  'namespace', 'kind', 'capabilities', 'models', 'healthCheckEndpoint', 'metadata', 'requiredEnvironmentVars', 'status',
+  'namespace', 'kind', 'capabilities', 'models', 'healthCheckEndpoint', 'healthCheck', 'metadata', 'requiredEnvironmentVars', 'status',
 ];
 
 export interface RegistrationResult {
@@ -85,6 +85,7 @@ export class RegistryService {
         capabilities: dto.capabilities ?? [],
         models: dto.models ?? [],
         healthCheckEndpoint: dto.healthCheckEndpoint ?? '/health',
+        healthCheck: plain(dto.healthCheck ?? {}),
         metadata: plain(dto.metadata ?? {}),
         requiredEnvironmentVars: plain(dto.requiredEnvironmentVars ?? []),
         status: dto.status ?? 'healthy',
@@ -348,6 +349,7 @@ export class RegistryService {
       capabilities: ['llm', 'openai-compatible'],
       models: [dto.modelName],
       healthCheckEndpoint: '/health',
+      healthCheck: {},
       metadata: {},
       requiredEnvironmentVars: [],
       status: 'healthy',

@@ -19,6 +19,7 @@ import {
 } from 'class-validator';
 import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
+import { HealthCheckSettingsDto } from './health-check.dto';
 import { IsHostOrIp, MaxJsonBytes } from './validators.util';
 
 export const METADATA_MAX_BYTES = 16 * 1024;
@@ -115,6 +116,13 @@ export class RegisterServiceDto {
   @IsString()
   @Matches(/^\/[^\s]{0,511}$/, { message: 'healthCheckEndpoint must be a path starting with "/"' })
   healthCheckEndpoint?: string;
+
+  @ApiPropertyOptional({ type: HealthCheckSettingsDto, description: "Overrides of the prober's check settings" })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => HealthCheckSettingsDto)
+  healthCheck?: HealthCheckSettingsDto;
 
   @ApiPropertyOptional({ enum: HEALTH_STATUSES, default: 'healthy', description: 'Initial health; the prober corrects it' })
   @IsOptional()
@@ -221,6 +229,8 @@ export class DiscoverQueryDto {
   environment?: string;
 }
 
+export type HealthCheckSettings = Partial<Pick<HealthCheckSettingsDto, keyof HealthCheckSettingsDto>>;
+
 export interface LoadFigures {
   requestsPerMinute?: number;
   averageLatency?: number;
@@ -245,6 +255,7 @@ export interface ServiceInstanceView {
   capabilities: string[];
   models: string[];
   healthCheckEndpoint: string;
+  healthCheck: HealthCheckSettings;
   metadata: Record<string, unknown>;
   requiredEnvironmentVars: { name: string; type: string; required: boolean }[];
   status: HealthStatus;

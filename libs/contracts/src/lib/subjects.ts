@@ -70,6 +70,16 @@ export class SubjectSpace {
     return `${this.p}registry.cmd.revision`;
   }
 
+  /** Request/reply: the prober's health verdict for one instance (registry-api is the writer). */
+  get reportHealthCommand(): string {
+    return `${this.p}registry.cmd.reportHealth`;
+  }
+
+  /** Request/reply: deregister an instance (pruning). */
+  get deregisterCommand(): string {
+    return `${this.p}registry.cmd.deregister`;
+  }
+
   /** Request/reply: the prober runs a round of checks now and answers with a summary. */
   get proberRunChecksCommand(): string {
     return `${this.p}prober.cmd.runChecks`;

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
+import type { AdminState, HealthCheckSettings, HealthStatus, LoadFigures } from '@switchboard/contracts';
 import { bigintToNumber } from './transformers.util';
 
 export type InstanceKind = 'service' | 'model';
@@ -48,6 +48,9 @@ export class ServiceInstanceEntity {
 
   @Column({ name: 'health_check_endpoint', type: 'text', default: '/health' })
   healthCheckEndpoint!: string;
+
+  @Column({ name: 'health_check', type: 'jsonb', default: () => "'{}'" })
+  healthCheck!: HealthCheckSettings;
 
   @Column({ type: 'jsonb', default: () => "'{}'" })
   metadata!: Record<string, unknown>;

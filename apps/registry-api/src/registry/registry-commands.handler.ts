@@ -1,0 +1,81 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
+import { childTraceparent, decodeJson, encodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { SUBJECTS } from '../registry-api.tokens';
+import { RegistryException } from './registry.exception';
+import { RegistryService } from './registry.service';
+
+/**
+ * registry-api's request/reply commands, shared by its replicas through a queue group:
+ * - `registry.cmd.snapshot`: every instance plus the highest revision (list-then-watch consumers);
+ * - `registry.cmd.revision`: the highest revision (their drift check);
+ * - `registry.cmd.reportHealth`: the prober's verdict, applied as a status change (registry-api stays
+ *   the only writer; the statusChanged event follows);
+ * - `registry.cmd.deregister`: pruning of an instance silent for too long.
+ * Replies are `{ ok: true, … }` or `{ ok: false, error: { code, message } }` (snapshot and revision
+ * answer their payload directly).
+ */
+@Injectable()
+export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RegistryCommandsHandler.name);
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly nats: NatsClient,
+    private readonly registry: RegistryService,
+    @Inject(SUBJECTS) private readonly subjects: SubjectSpace,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.answer(this.subjects.snapshotCommand, () => this.registry.snapshot());
+    this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.registry.highestRevision() }));
+    this.answer(this.subjects.reportHealthCommand, async (msg) => {
+      const command = validated(ReportHealthDto, msg);
+      const result = await this.registry.updateStatus(command.serviceId, { status: command.status, reason: command.reason }, traceOf(msg));
+      return { ok: true, changed: result.changed, revision: result.instance.revision };
+    });
+    this.answer(this.subjects.deregisterCommand, async (msg) => {
+      const command = validated(DeregisterCommandDto, msg);
+      this.logger.log(`deregistering ${command.serviceId} on request: ${command.reason ?? 'no reason given'}`);
+      return { ok: true, ...(await this.registry.deregister(command.serviceId, traceOf(msg))) };
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  }
+
+  private answer(subject: string, work: (msg: Msg) => Promise<unknown>): void {
+    const subscription = this.nats.subscribe(
+      subject,
+      (msg) => {
+        work(msg).then(
+          (reply) => msg.respond(encodeJson(reply)),
+          (error: Error) => {
+            const code = error instanceof RegistryException ? error.code : 'COMMAND_FAILED';
+            if (!(error instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
+            msg.respond(encodeJson({ ok: false, error: { code, message: error.message, errors: (error as RegistryException).errors } }));
+          },
+        );
+      },
+      { queue: this.subjects.queueGroup('registry-api') },
+    );
+    this.subscriptions.push(subscription);
+  }
+}
+
+function validated<T extends object>(cls: new () => T, msg: Msg): T {
+  let body: unknown;
+  try {
+    body = decodeJson(msg.data);
+  } catch {
+    throw RegistryException.validation([{ field: '(body)', reason: 'must be JSON' }]);
+  }
+  const parsed = parseWith(cls, body);
+  if (!parsed.ok) throw RegistryException.validation(parsed.errors as FieldError[]);
+  return parsed.value;
+}
+
+function traceOf(msg: Msg): string {
+  return childTraceparent(msg.headers?.get('traceparent') || undefined);
+}
