@@ -9,6 +9,8 @@ const instance = (serviceId: string, patch: Partial<RoutedInstance> = {}): Route
   environment: 'production',
   models: ['m'],
   internalUrl: `http://${serviceId}`,
+  healthCheckEndpoint: '/health',
+  healthCheck: {},
   status: 'healthy',
   adminState: 'enabled',
   routable: true,

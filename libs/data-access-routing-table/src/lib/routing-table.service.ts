@@ -1,5 +1,6 @@
 import {
   AdminState,
+  HealthCheckSettings,
   HealthStatus,
   isRoutable,
   LoadFigures,
@@ -19,6 +20,8 @@ export interface RoutedInstance {
   environment: string;
   models: readonly string[];
   internalUrl: string;
+  healthCheckEndpoint: string;
+  healthCheck: HealthCheckSettings;
   status: HealthStatus;
   adminState: AdminState;
   routable: boolean;
@@ -134,6 +137,11 @@ export class RoutingTable {
     return this.instances.get(serviceId);
   }
 
+  /** Every instance, whatever its state (the prober judges them all). */
+  all(): IterableIterator<RoutedInstance> {
+    return this.instances.values();
+  }
+
   /** Called after every change of the table (not on heartbeats). */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -218,7 +226,7 @@ export class RoutingTable {
       this.instances.delete(serviceId);
       this.tombstones.set(serviceId, data.revision);
     } else {
-      const next = toRouted(parsed.event.data.instance, current?.load);
+      const next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt);
       this.instances.set(serviceId, next);
       this.tombstones.delete(serviceId);
       this.index(next);
@@ -232,7 +240,8 @@ export class RoutingTable {
     this.instances.clear();
     this.byModel = new Map();
     for (const view of snapshot.instances) {
-      const instance = toRouted(view, previous.get(view.serviceId)?.load);
+      const kept = previous.get(view.serviceId);
+      const instance = toRouted(view, kept?.load, kept?.lastHeartbeatAt);
       this.instances.set(view.serviceId, instance);
       this.tombstones.delete(view.serviceId);
       this.index(instance);
@@ -264,7 +273,7 @@ export class RoutingTable {
   }
 }
 
-function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'serviceId'> & Partial<ServiceInstanceView>), load?: LoadFigures): RoutedInstance {
+function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'serviceId'> & Partial<ServiceInstanceView>), load?: LoadFigures, lastHeartbeatAt?: number): RoutedInstance {
   const v = view as ServiceInstanceView;
   return {
     serviceId: v.serviceId,
@@ -272,10 +281,13 @@ function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'servic
     environment: v.environment,
     models: v.models ?? [],
     internalUrl: v.internalUrl,
+    healthCheckEndpoint: v.healthCheckEndpoint ?? '/health',
+    healthCheck: v.healthCheck ?? {},
     status: v.status,
     adminState: v.adminState,
     routable: isRoutable(v),
     revision: v.revision,
     load: { ...v.load, ...load },
+    lastHeartbeatAt,
   };
 }
