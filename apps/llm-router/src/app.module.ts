@@ -1,7 +1,7 @@
 import { DynamicModule, Inject, Module, OnModuleInit } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ObservabilityModule } from '@switchboard/observability';
-import { RoutingTable } from '@switchboard/routing-table';
+import { RoutingTable, RoutingTableModule } from '@switchboard/routing-table';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { BalancerService } from './balancing/balancer.service';
 import type { LlmRouterConfig } from './config/llm-router.config';
@@ -12,7 +12,6 @@ import { RouterMetricsService } from './observability/router-metrics.service';
 import { CompletionsController } from './proxy/completions.controller';
 import { OpenAiErrorFilter } from './proxy/openai-error.exception';
 import { ProxyService } from './proxy/proxy.service';
-import { RoutingTableModule } from './table/routing-table.module';
 
 @Module({})
 export class AppModule implements OnModuleInit {
@@ -26,7 +25,15 @@ export class AppModule implements OnModuleInit {
     return {
       module: AppModule,
       global: true,
-      imports: [ObservabilityModule.forRoot({ app: 'llm-router', logLevel: config.LOG_LEVEL }), RoutingTableModule],
+      imports: [
+        ObservabilityModule.forRoot({ app: 'llm-router', logLevel: config.LOG_LEVEL }),
+        RoutingTableModule.forRoot({
+          natsUrl: config.NATS_URL,
+          subjectPrefix: config.SUBJECT_PREFIX,
+          connectionName: 'llm-router',
+          driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
+        }),
+      ],
       controllers: [CompletionsController, HealthController],
       providers: [
         { provide: LLM_ROUTER_CONFIG, useValue: config },

@@ -1,1 +1,2 @@
 export * from './lib/routing-table.service';
+export * from './lib/routing-table.module';

@@ -10,7 +10,7 @@ export class HealthCheckSettingsDto {
   enabled?: boolean;
 
   @ApiPropertyOptional({ example: 10000 })
-  @IsOptional() @IsInt() @Min(500) @Max(3_600_000)
+  @IsOptional() @IsInt() @Min(100) @Max(3_600_000)
   intervalMs?: number;
 
   @ApiPropertyOptional({ example: 2000 })

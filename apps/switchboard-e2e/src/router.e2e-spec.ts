@@ -88,7 +88,7 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     expect(error.error).toMatchObject({ code: 'invalid_api_key', type: 'invalid_request_error' });
     const raw = await fetch(`${system.router.url}/v1/models`);
     expect(raw.status).toBe(401);
-    expect((await raw.json()).error.code).toBe('missing_api_key');
+    expect(((await raw.json()) as any).error.code).toBe('missing_api_key');
   });
 
   it('answers 400 in OpenAI shape for malformed JSON or missing fields', async () => {

@@ -11,13 +11,15 @@ export const API_KEY = 'sk-e2e-key-0123456789';
 export const REGISTRY_TOKEN = 'dev-registry-token';
 const REGISTRY = '/api/v2/services/registry';
 
-interface RunningApp {
+export const PROBER_MAIN = 'dist/apps/health-prober/apps/health-prober/src/main.js';
+
+export interface RunningApp {
   url: string;
   process: ChildProcess;
   output: string[];
 }
 
-async function startApp(main: string, env: Record<string, string>, healthPath = '/health'): Promise<RunningApp> {
+export async function startApp(main: string, env: Record<string, string>, healthPath = '/health'): Promise<RunningApp> {
   const port = await freePort();
   const child = spawn(process.execPath, [main], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
@@ -27,22 +29,21 @@ async function startApp(main: string, env: Record<string, string>, healthPath = 
   child.stdout?.on('data', (d) => output.push(String(d)));
   child.stderr?.on('data', (d) => output.push(String(d)));
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${main} exited (${child.exitCode}): ${output.join('')}`);
-      return (await fetch(`${url}${healthPath}`).catch(() => undefined))?.status === 200;
-    },
-    30_000,
-    `${main} to answer ${healthPath}`,
-  );
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${main} exited (${child.exitCode}): ${output.join('')}`);
+    if ((await fetch(`${url}${healthPath}`).catch(() => undefined))?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`${main} did not answer ${healthPath} within 30 s: ${output.join('')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return { url, process: child, output };
 }
 
-async function stopApp(app: RunningApp | undefined): Promise<void> {
+export async function stopApp(app: RunningApp | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!app || app.process.exitCode !== null) return;
   await new Promise<void>((resolve) => {
     app.process.once('exit', () => resolve());
-    app.process.kill('SIGTERM');
+    app.process.kill(signal);
     setTimeout(() => app.process.kill('SIGKILL'), 5000).unref();
   });
 }
@@ -54,6 +55,7 @@ async function stopApp(app: RunningApp | undefined): Promise<void> {
  */
 export class System {
   readonly backends: MockBackend[] = [];
+  readonly probers: RunningApp[] = [];
   readonly policyFile: string;
 
   private constructor(
@@ -92,8 +94,26 @@ export class System {
     return new OpenAI({ baseURL: `${this.router.url}/v1`, apiKey: options.apiKey ?? API_KEY, maxRetries: options.maxRetries ?? 0, timeout: 30_000 });
   }
 
+  /** Starts a health-prober replica against this system (fast settings unless overridden). */
+  async addProber(env: Record<string, string> = {}): Promise<RunningApp> {
+    const prober = await startApp(PROBER_MAIN, {
+      NATS_URL: this.env.natsUrl,
+      SUBJECT_PREFIX: this.env.subjectPrefix,
+      REGISTRY_URL: this.registry.url,
+      PROBER_ENVIRONMENT: 'development',
+      CHECK_INTERVAL_MS: '200',
+      CHECK_TIMEOUT_MS: '200',
+      UNHEALTHY_THRESHOLD: '2',
+      HEALTHY_THRESHOLD: '2',
+      MEMBER_HEARTBEAT_INTERVAL_MS: '200',
+      ...env,
+    });
+    this.probers.push(prober);
+    return prober;
+  }
+
   /** Starts a mock backend serving `models` and registers it in development over registry-api's REST API. */
-  async addBackend(name: string, models: string[], options: Parameters<typeof startMockBackend>[0] = {}): Promise<MockBackend> {
+  async addBackend(name: string, models: string[], options: Parameters<typeof startMockBackend>[0] = {}, registration: Record<string, unknown> = {}): Promise<MockBackend> {
     const backend = await startMockBackend({ name, models, ...options });
     this.backends.push(backend);
     const res = await this.registryCall('POST', `${REGISTRY}/register`, {
@@ -107,16 +127,17 @@ export class System {
       environment: 'development',
       region: 'local',
       models,
+      ...registration,
     });
     if (res.status !== 201) throw new Error(`registering ${name} failed: ${res.status} ${JSON.stringify(res.body)}`);
     await this.waitForRevision(res.body.service.revision);
     return backend;
   }
 
-  async registryCall(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  async registryCall(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
     const response = await fetch(`${this.registry.url}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-registry-token': REGISTRY_TOKEN },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-registry-token': REGISTRY_TOKEN, ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, body: await response.json() };
@@ -140,8 +161,15 @@ export class System {
     await waitFor(async () => (await this.routerHealth()).policy.sha256 === sha256, 5000, 'the router to load the new policy');
   }
 
+  /** The registry's view of one instance (404 → undefined). */
+  async instance(serviceId: string): Promise<{ status: string; adminState: string } | undefined> {
+    const res = await this.registryCall('GET', `${REGISTRY}/services/${serviceId}`);
+    return res.status === 200 ? res.body.service : undefined;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.backends.map((b) => b.close()));
+    await Promise.all(this.probers.map((p) => stopApp(p)));
     await stopApp(this.router);
     await stopApp(this.registry);
     await this.env.dispose();

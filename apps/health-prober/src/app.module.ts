@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ObservabilityModule } from '@switchboard/observability';
+import { RoutingTableModule } from '@switchboard/routing-table';
+import type { HealthProberConfig } from './config/health-prober.config';
+import { HEALTH_PROBER_CONFIG } from './health-prober.tokens';
+import { HealthController } from './health/health.controller';
+import { MembershipService } from './membership/membership.service';
+import { ProberMetricsService } from './observability/prober-metrics.service';
+import { ProberService } from './probing/prober.service';
+import { RunChecksHandler } from './probing/run-checks.handler';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: HealthProberConfig): DynamicModule {
+    return {
+      module: AppModule,
+      global: true,
+      imports: [
+        ObservabilityModule.forRoot({ app: 'health-prober', logLevel: config.LOG_LEVEL }),
+        RoutingTableModule.forRoot({
+          natsUrl: config.NATS_URL,
+          subjectPrefix: config.SUBJECT_PREFIX,
+          connectionName: 'health-prober',
+          driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
+        }),
+      ],
+      controllers: [HealthController],
+      providers: [{ provide: HEALTH_PROBER_CONFIG, useValue: config }, ProberMetricsService, MembershipService, ProberService, RunChecksHandler],
+      exports: [HEALTH_PROBER_CONFIG],
+    };
+  }
+}

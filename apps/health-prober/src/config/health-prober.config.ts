@@ -1,0 +1,91 @@
+import { IsBoolean, IsIn, IsInt, IsNumber, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { BooleanFromEnv, Secret } from '@switchboard/config';
+import { ENVIRONMENTS } from '@switchboard/contracts';
+
+/** Every variable health-prober reads, validated once at boot. Check defaults apply unless an instance overrides them. */
+export class HealthProberConfig {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: string = 'development';
+
+  @IsString()
+  HOST: string = '0.0.0.0';
+
+  @IsInt() @Min(0) @Max(65535)
+  PORT: number = 3014;
+
+  @IsString()
+  NATS_URL: string = 'nats://127.0.0.1:4222';
+
+  @Matches(/^[A-Za-z0-9_-]*$/, { message: 'SUBJECT_PREFIX may hold only letters, digits, "_" and "-"' })
+  SUBJECT_PREFIX: string = '';
+
+  /** registry-api, where each prober replica registers itself (replicas find each other there). */
+  @Matches(/^https?:\/\//, { message: 'REGISTRY_URL must be an http(s) URL' })
+  REGISTRY_URL: string = 'http://127.0.0.1:3013';
+
+  @Secret() @IsString() @MinLength(8)
+  REGISTRY_TOKEN: string = 'dev-registry-token';
+
+  /** The environment this replica registers itself in; it probes instances of every environment. */
+  @IsIn(ENVIRONMENTS as unknown as string[], { message: `PROBER_ENVIRONMENT must be one of: ${ENVIRONMENTS.join(', ')}` })
+  PROBER_ENVIRONMENT: string = 'development';
+
+  /** Host other replicas and the registry reach this replica on (its own /health is probed too). */
+  @IsString() @MinLength(1)
+  ADVERTISE_HOST: string = '127.0.0.1';
+
+  @IsInt() @Min(100) @Max(3_600_000)
+  CHECK_INTERVAL_MS: number = 10_000;
+
+  /** Each check is scheduled at interval × (1 ± jitter), so checks don't march in step. */
+  @IsNumber() @Min(0) @Max(0.5)
+  CHECK_JITTER: number = 0.1;
+
+  @IsInt() @Min(50) @Max(60_000)
+  CHECK_TIMEOUT_MS: number = 2000;
+
+  @IsInt() @Min(1) @Max(20)
+  UNHEALTHY_THRESHOLD: number = 3;
+
+  @IsInt() @Min(1) @Max(20)
+  HEALTHY_THRESHOLD: number = 2;
+
+  @IsInt() @Min(1) @Max(60_000)
+  DEGRADED_LATENCY_MS: number = 1000;
+
+  /** Silence after an instance's last heartbeat before it is unhealthy (instances that heartbeat). */
+  @IsInt() @Min(1000) @Max(86_400_000)
+  HEARTBEAT_TTL_MS: number = 30_000;
+
+  /** Failing (or silent) this long: offline. */
+  @IsInt() @Min(1000) @Max(7 * 86_400_000)
+  OFFLINE_AFTER_MS: number = 120_000;
+
+  /** Failing (or silent) this long: deregistered (pruning of inactive instances). */
+  @IsInt() @Min(10_000) @Max(90 * 86_400_000)
+  PRUNE_AFTER_MS: number = 86_400_000;
+
+  @IsInt() @Min(1) @Max(10_000)
+  MAX_CONCURRENT_PROBES: number = 256;
+
+  /** Self-preservation: this share of an environment failing at once is taken to be our own network. */
+  @IsNumber() @Min(0.1) @Max(1)
+  MASS_FAILURE_THRESHOLD: number = 0.6;
+
+  /** …but only among at least this many instances (a small fleet can really lose most of itself). */
+  @IsInt() @Min(1) @Max(100_000)
+  MASS_FAILURE_MIN_INSTANCES: number = 5;
+
+  /** Replicas heartbeat this often; one silent for 3 intervals is dead and its share is taken over. */
+  @IsInt() @Min(100) @Max(60_000)
+  MEMBER_HEARTBEAT_INTERVAL_MS: number = 1000;
+
+  @BooleanFromEnv() @IsBoolean()
+  SELF_REGISTER: boolean = true;
+
+  @IsInt() @Min(100) @Max(600_000)
+  DRIFT_CHECK_INTERVAL_MS: number = 5000;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: string = 'info';
+}

@@ -1,0 +1,146 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { SubjectSpace } from '@switchboard/contracts';
+import { NatsClient } from '@switchboard/messaging';
+import { RoutingTable } from '@switchboard/routing-table';
+import type { HealthProberConfig } from '../config/health-prober.config';
+import { HEALTH_PROBER_CONFIG } from '../health-prober.tokens';
+import { ProberMetricsService } from '../observability/prober-metrics.service';
+
+export const PROBER_SERVICE_NAME = 'health-prober';
+const DEAD_AFTER_INTERVALS = 3;
+
+/** FNV-1a: a cheap, stable 32-bit hash, enough to spread instances over replicas. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * Prober replicas find each other through the registry itself: each registers as an instance of
+ * `health-prober` and heartbeats on NATS. The live members are those whose heartbeat the table saw
+ * within three intervals; each instance belongs to exactly one of them by rendezvous hashing, so
+ * when a replica dies its share (and only its share) moves to the others.
+ */
+@Injectable()
+export class MembershipService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(MembershipService.name);
+  readonly selfId: string;
+  private heartbeat?: NodeJS.Timeout;
+  private refresh?: NodeJS.Timeout;
+  private current: string[];
+  private registered = false;
+  /** Changes whenever the member set does; cached ownership is valid for one version. */
+  version = 0;
+
+  constructor(
+    private readonly table: RoutingTable,
+    private readonly nats: NatsClient,
+    private readonly subjects: SubjectSpace,
+    private readonly metrics: ProberMetricsService,
+    @Inject(HEALTH_PROBER_CONFIG) private readonly config: HealthProberConfig,
+  ) {
+    this.selfId = `${PROBER_SERVICE_NAME}-${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${randomBytes(3).toString('hex')}`;
+    this.current = [this.selfId];
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const beat = () => this.nats.publish(this.subjects.heartbeat(this.config.PROBER_ENVIRONMENT, PROBER_SERVICE_NAME, this.selfId), {});
+    this.heartbeat = setInterval(beat, this.config.MEMBER_HEARTBEAT_INTERVAL_MS);
+    this.refresh = setInterval(() => this.recompute(), Math.max(100, this.config.MEMBER_HEARTBEAT_INTERVAL_MS / 2));
+    if (this.config.SELF_REGISTER) void this.registerSelf();
+    this.metrics.members.set(this.current.length);
+    beat();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    clearInterval(this.refresh);
+    if (this.registered) {
+      // Leave at once, so the others take over our share without waiting for our silence.
+      await this.registry('DELETE', `/api/v2/services/registry/services/${this.selfId}`).catch(() => undefined);
+    }
+  }
+
+  members(): readonly string[] {
+    return this.current;
+  }
+
+  /** True when this replica is the one that checks `serviceId`. */
+  owns(serviceId: string): boolean {
+    if (this.current.length === 1) return true;
+    let best = '';
+    let bestScore = -1;
+    for (const member of this.current) {
+      const score = fnv1a(`${member}\u0000${serviceId}`);
+      if (score > bestScore || (score === bestScore && member < best)) {
+        best = member;
+        bestScore = score;
+      }
+    }
+    return best === this.selfId;
+  }
+
+  recompute(now = Date.now()): void {
+    const window = DEAD_AFTER_INTERVALS * this.config.MEMBER_HEARTBEAT_INTERVAL_MS;
+    const live = new Set([this.selfId]);
+    for (const instance of this.table.all()) {
+      if (instance.serviceName !== PROBER_SERVICE_NAME || instance.environment !== this.config.PROBER_ENVIRONMENT) continue;
+      if (instance.adminState !== 'enabled') continue;
+      if (instance.lastHeartbeatAt !== undefined && now - instance.lastHeartbeatAt <= window) live.add(instance.serviceId);
+    }
+    const next = [...live].sort();
+    if (next.join(',') !== this.current.join(',')) {
+      this.logger.log(`prober members: ${next.join(', ')}`);
+      this.current = next;
+      this.version++;
+      this.metrics.members.set(next.length);
+    }
+  }
+
+  private async registerSelf(): Promise<void> {
+    const host = this.config.ADVERTISE_HOST;
+    const body = {
+      serviceName: PROBER_SERVICE_NAME,
+      serviceId: this.selfId,
+      vmIp: host,
+      internalPort: this.config.PORT || 3014,
+      externalDomain: host,
+      version: '0.1.0',
+      deploymentId: PROBER_SERVICE_NAME,
+      environment: this.config.PROBER_ENVIRONMENT,
+      region: 'local',
+      capabilities: ['health-prober'],
+      healthCheck: { heartbeatTtlMs: Math.max(1000, DEAD_AFTER_INTERVALS * this.config.MEMBER_HEARTBEAT_INTERVAL_MS) },
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.registry('POST', '/api/v2/services/registry/register', body);
+        if (res.ok) {
+          this.registered = true;
+          this.logger.log(`registered as ${this.selfId}`);
+          return;
+        }
+        this.logger.warn(`self-registration refused: HTTP ${res.status} ${await res.text()}`);
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`registry-api not reachable for self-registration (attempt ${attempt}): ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+      }
+    }
+  }
+
+  private registry(method: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.config.REGISTRY_URL}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', 'x-registry-token': this.config.REGISTRY_TOKEN },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+  }
+}

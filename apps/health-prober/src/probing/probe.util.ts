@@ -1,0 +1,69 @@
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+import type { ProbeOutcome } from './health-evaluator.util';
+
+const agent = new Agent({ keepAliveTimeout: 60_000, connections: 4, pipelining: 1 });
+const MAX_BODY_BYTES = 4096;
+const DEGRADED_WORDS = new Set(['degraded', 'warn', 'warning']);
+const FAILED_WORDS = new Set(['unhealthy', 'fail', 'failed', 'down', 'error']);
+
+export interface ProbeResult {
+  outcome: ProbeOutcome;
+  latencyMs: number;
+  detail: string;
+}
+
+/**
+ * One cheap GET of an instance's health endpoint (never a completion: checking an LLM backend must
+ * cost it nothing). 2xx is a pass, unless slow or the body says `status: degraded|warn`; anything
+ * else, a timeout or a refused connection is a failure. At most 4 KiB of the body is read.
+ */
+export async function probe(url: string, timeoutMs: number, degradedLatencyMs: number): Promise<ProbeResult> {
+  const started = performance.now();
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { accept: 'application/json', 'user-agent': 'switchboard-health-prober' },
+    });
+    const body = await readSome(res.body);
+    const latencyMs = performance.now() - started;
+    if (res.statusCode < 200 || res.statusCode >= 300) return { outcome: 'fail', latencyMs, detail: `HTTP ${res.statusCode}` };
+    const said = selfReportedStatus(body);
+    if (said && FAILED_WORDS.has(said)) return { outcome: 'fail', latencyMs, detail: `reports status ${said}` };
+    if (said && DEGRADED_WORDS.has(said)) return { outcome: 'warn', latencyMs, detail: `reports status ${said}` };
+    if (latencyMs > degradedLatencyMs) return { outcome: 'warn', latencyMs, detail: `slow: ${Math.round(latencyMs)} ms` };
+    return { outcome: 'pass', latencyMs, detail: `HTTP ${res.statusCode}` };
+  } catch (error) {
+    const e = error as { code?: string; name?: string; message: string };
+    const timedOut = e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
+    return { outcome: 'fail', latencyMs: performance.now() - started, detail: timedOut ? `timeout after ${timeoutMs} ms` : e.code ?? e.message };
+  }
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_BODY_BYTES) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_BODY_BYTES));
+}
+
+function selfReportedStatus(body: string): string | undefined {
+  if (!body.startsWith('{')) return undefined;
+  try {
+    const status = (JSON.parse(body) as { status?: unknown }).status;
+    return typeof status === 'string' ? status.toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,259 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { CommandReply, HealthCheckRoundSummary, HealthStatus, SubjectSpace } from '@switchboard/contracts';
+import { NatsClient } from '@switchboard/messaging';
+import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
+import type { HealthProberConfig } from '../config/health-prober.config';
+import { HEALTH_PROBER_CONFIG } from '../health-prober.tokens';
+import { MembershipService } from '../membership/membership.service';
+import { ProberMetricsService } from '../observability/prober-metrics.service';
+import { CheckState, heartbeatVerdict, isDowngrade, newCheckState, ProbeOutcome, probeVerdict, record, Thresholds, worst } from './health-evaluator.util';
+import { probe, ProbeResult } from './probe.util';
+
+interface Tracked {
+  state: CheckState;
+  nextAt: number;
+  inFlight: boolean;
+  ownerVersion: number;
+  owned: boolean;
+  lastOutcome?: ProbeOutcome;
+  /** The status we last asked registry-api for, until the table shows it. */
+  reported?: { status: HealthStatus; at: number };
+  pruneRequested?: boolean;
+  /** A downgrade is being held by self-preservation (counted once). */
+  held?: boolean;
+}
+
+interface Settings extends Thresholds {
+  enabled: boolean;
+  intervalMs: number;
+  timeoutMs: number;
+  degradedLatencyMs: number;
+  heartbeatTtlMs: number;
+}
+
+const TICK_MS = 100;
+const REPORT_RETRY_MS = 5000;
+
+/**
+ * Judges the health of every instance this replica owns: active checks on an interval with jitter,
+ * heartbeat expiry, thresholds against flapping, mass-failure protection; reports each transition
+ * to registry-api (the only writer) and prunes instances silent or failing for too long.
+ */
+@Injectable()
+export class ProberService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ProberService.name);
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly preserving = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly table: RoutingTable,
+    private readonly membership: MembershipService,
+    private readonly nats: NatsClient,
+    private readonly subjects: SubjectSpace,
+    private readonly metrics: ProberMetricsService,
+    @Inject(HEALTH_PROBER_CONFIG) private readonly config: HealthProberConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** `prober.cmd.runChecks`: check every instance now (whoever owns it), apply the results, summarise. */
+  async runRound(): Promise<HealthCheckRoundSummary> {
+    const started = Date.now();
+    const instances = [...this.table.all()].filter((i) => this.settingsOf(i).enabled);
+    const outcomes = await Promise.all(instances.map((i) => this.check(i, this.trackedOf(i, started))));
+    const count = (o: ProbeOutcome) => outcomes.filter((x) => x === o).length;
+    return { checked: instances.length, healthy: count('pass'), degraded: count('warn'), unhealthy: count('fail'), tookMs: Date.now() - started };
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    const seen = new Set<string>();
+    const mine: [RoutedInstance, Tracked][] = [];
+    const environments = new Map<string, { judged: number; failing: number }>();
+    for (const instance of this.table.all()) {
+      seen.add(instance.serviceId);
+      const t = this.trackedOf(instance, now);
+      if (t.ownerVersion !== this.membership.version) {
+        t.owned = this.membership.owns(instance.serviceId);
+        t.ownerVersion = this.membership.version;
+      }
+      if (!t.owned) continue;
+      mine.push([instance, t]);
+      const expired = heartbeatVerdict(instance.lastHeartbeatAt, this.settingsOf(instance).heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now) !== undefined;
+      if (t.lastOutcome === undefined && !expired) continue;
+      const env = environments.get(instance.environment) ?? { judged: 0, failing: 0 };
+      env.judged++;
+      if (t.lastOutcome === 'fail' || expired) env.failing++;
+      environments.set(instance.environment, env);
+    }
+    for (const id of this.tracked.keys()) if (!seen.has(id)) this.tracked.delete(id);
+    this.updateSelfPreservation(environments);
+    this.metrics.owned.set(mine.length);
+
+    for (const [instance, t] of mine) {
+      const settings = this.settingsOf(instance);
+      if (settings.enabled && !t.inFlight && t.nextAt <= now) {
+        t.nextAt = now + jittered(settings.intervalMs, this.config.CHECK_JITTER);
+        void this.check(instance, t);
+      } else {
+        this.evaluate(instance, t, now);
+      }
+    }
+  }
+
+  private trackedOf(instance: RoutedInstance, now: number): Tracked {
+    let t = this.tracked.get(instance.serviceId);
+    if (!t) {
+      // First checks are spread over one interval, so a restart doesn't probe everything at once.
+      const interval = this.settingsOf(instance).intervalMs;
+      t = { state: newCheckState(), nextAt: now + Math.random() * Math.min(interval, 1000), inFlight: false, ownerVersion: -1, owned: false };
+      this.tracked.set(instance.serviceId, t);
+    }
+    return t;
+  }
+
+  private async check(instance: RoutedInstance, t: Tracked): Promise<ProbeOutcome> {
+    const settings = this.settingsOf(instance);
+    t.inFlight = true;
+    let result: ProbeResult;
+    try {
+      await this.acquire();
+      try {
+        result = await probe(`${instance.internalUrl}${instance.healthCheckEndpoint}`, settings.timeoutMs, settings.degradedLatencyMs);
+      } finally {
+        this.release();
+      }
+    } finally {
+      t.inFlight = false;
+    }
+    this.metrics.probes.inc({ outcome: result.outcome });
+    this.metrics.probeDuration.observe(result.latencyMs / 1000);
+    record(t.state, result.outcome, Date.now(), result.detail);
+    t.lastOutcome = result.outcome;
+    const current = this.table.get(instance.serviceId);
+    if (current) this.evaluate(current, t, Date.now());
+    return result.outcome;
+  }
+
+  private evaluate(instance: RoutedInstance, t: Tracked, now: number): void {
+    const settings = this.settingsOf(instance);
+    const fromChecks = settings.enabled ? probeVerdict(t.state, instance.status, settings, now) : undefined;
+    const fromHeartbeat = heartbeatVerdict(instance.lastHeartbeatAt, settings.heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now);
+    // A passing check does not cure an expired heartbeat: the worse verdict wins.
+    const target = fromHeartbeat && fromChecks === 'healthy' ? fromHeartbeat : worst(fromChecks, fromHeartbeat);
+    const silentOrFailingSince = Math.min(instance.lastHeartbeatAt ?? Infinity, t.state.failingSince ?? Infinity);
+    const prune = target === 'offline' && Number.isFinite(silentOrFailingSince) && now - silentOrFailingSince >= this.config.PRUNE_AFTER_MS;
+
+    if (target && (isDowngrade(instance.status, target) || prune) && this.preserving.has(instance.environment)) {
+      if (!t.held) this.metrics.held.inc({ environment: instance.environment });
+      t.held = true;
+      return;
+    }
+    t.held = false;
+    if (prune && !t.pruneRequested) {
+      t.pruneRequested = true;
+      void this.command(this.subjects.deregisterCommand, { serviceId: instance.serviceId, reason: `inactive for ${Math.round((now - silentOrFailingSince) / 1000)} s` }).then((ok) => {
+        if (ok) this.metrics.pruned.inc();
+        else t.pruneRequested = false;
+      });
+      return;
+    }
+    if (!target || target === instance.status) return;
+    if (t.reported && t.reported.status === target && now - t.reported.at < REPORT_RETRY_MS) return;
+    t.reported = { status: target, at: now };
+    const reason = fromHeartbeat === target ? `no heartbeat for ${Math.round((now - (instance.lastHeartbeatAt ?? now)) / 1000)} s` : describe(target, t.state, settings);
+    void this.command(this.subjects.reportHealthCommand, { serviceId: instance.serviceId, status: target, reason }).then((ok) => {
+      if (ok) {
+        this.metrics.reports.inc({ status: target });
+        this.logger.log(`${instance.serviceId}: ${instance.status} → ${target} (${reason})`);
+      } else {
+        t.reported = undefined;
+      }
+    });
+  }
+
+  /**
+   * Self-preservation (Eureka's, Envoy's panic threshold): when a large share of an environment fails
+   * at once, the likelier fault is our own network. Hold the fleet's state, say so, keep checking.
+   */
+  private updateSelfPreservation(environments: Map<string, { judged: number; failing: number }>): void {
+    for (const environment of new Set([...environments.keys(), ...this.preserving])) {
+      const { judged, failing } = environments.get(environment) ?? { judged: 0, failing: 0 };
+      const hold = judged >= this.config.MASS_FAILURE_MIN_INSTANCES && failing / judged >= this.config.MASS_FAILURE_THRESHOLD;
+      if (hold === this.preserving.has(environment)) continue;
+      if (hold) {
+        this.preserving.add(environment);
+        this.logger.error(
+          `SELF-PRESERVATION in ${environment}: ${failing} of ${judged} instances fail at once; holding their state (likely our own network), still checking`,
+        );
+      } else {
+        this.preserving.delete(environment);
+        this.logger.warn(`self-preservation in ${environment} ended (${failing} of ${judged} failing)`);
+      }
+      this.metrics.selfPreservation.set({ environment }, hold ? 1 : 0);
+    }
+  }
+
+  private async command(subject: string, payload: object): Promise<boolean> {
+    try {
+      const reply = await this.nats.request<CommandReply>(subject, payload, 5000);
+      if (!reply.ok) this.logger.warn(`${subject} refused: ${reply.error.message}`);
+      if (!reply.ok) this.metrics.reportFailures.inc();
+      return reply.ok;
+    } catch (error) {
+      this.metrics.reportFailures.inc();
+      this.logger.warn(`${subject} failed (registry-api unreachable?): ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  private settingsOf(instance: RoutedInstance): Settings {
+    const o = instance.healthCheck;
+    return {
+      enabled: o.enabled ?? true,
+      intervalMs: o.intervalMs ?? this.config.CHECK_INTERVAL_MS,
+      timeoutMs: o.timeoutMs ?? this.config.CHECK_TIMEOUT_MS,
+      unhealthyThreshold: o.unhealthyThreshold ?? this.config.UNHEALTHY_THRESHOLD,
+      healthyThreshold: o.healthyThreshold ?? this.config.HEALTHY_THRESHOLD,
+      degradedLatencyMs: o.degradedLatencyMs ?? this.config.DEGRADED_LATENCY_MS,
+      heartbeatTtlMs: o.heartbeatTtlMs ?? this.config.HEARTBEAT_TTL_MS,
+      offlineAfterMs: this.config.OFFLINE_AFTER_MS,
+    };
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < this.config.MAX_CONCURRENT_PROBES) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+function jittered(intervalMs: number, jitter: number): number {
+  return intervalMs * (1 - jitter + Math.random() * 2 * jitter);
+}
+
+function describe(target: HealthStatus, state: CheckState, settings: Settings): string {
+  if (target === 'healthy') return `${settings.healthyThreshold} consecutive passing checks`;
+  if (target === 'degraded') return `${settings.healthyThreshold} consecutive slow or degraded answers`;
+  return `${state.failures} consecutive failed checks: ${state.lastError ?? 'unknown error'}`;
+}

@@ -1,0 +1,37 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SubjectSpace } from '@switchboard/contracts';
+import { encodeJson, NatsClient, Subscription } from '@switchboard/messaging';
+import { ProberService } from './prober.service';
+
+/** `prober.cmd.runChecks` (behind `POST …/health-checks`): one replica of the queue group answers. */
+@Injectable()
+export class RunChecksHandler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RunChecksHandler.name);
+  private subscription?: Subscription;
+
+  constructor(
+    private readonly nats: NatsClient,
+    private readonly subjects: SubjectSpace,
+    private readonly prober: ProberService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.subscription = this.nats.subscribe(
+      this.subjects.proberRunChecksCommand,
+      (msg) => {
+        this.prober.runRound().then(
+          (summary) => msg.respond(encodeJson(summary)),
+          (error: Error) => {
+            this.logger.error(`manual round failed: ${error.message}`);
+            msg.respond(encodeJson({ error: { code: 'ROUND_FAILED', message: error.message } }));
+          },
+        );
+      },
+      { queue: this.subjects.queueGroup('health-prober') },
+    );
+  }
+
+  onApplicationShutdown(): void {
+    this.subscription?.unsubscribe();
+  }
+}

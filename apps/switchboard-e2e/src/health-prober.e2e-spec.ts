@@ -1,0 +1,148 @@
+import { waitFor } from '@switchboard/testing';
+import { rawRouterCall, RunningApp, stopApp, System } from './support/system.util';
+
+const REGISTRY = '/api/v2/services/registry';
+
+async function metric(app: RunningApp, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${app.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}` : ''}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('health-prober end to end (real HTTP backends, registry-api, NATS, PostgreSQL)', () => {
+  let system: System;
+
+  beforeAll(async () => {
+    system = await System.start('prober');
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  describe('one replica', () => {
+    let prober: RunningApp;
+
+    beforeAll(async () => {
+      prober = await system.addProber({ HEARTBEAT_TTL_MS: '1000', OFFLINE_AFTER_MS: '2000', PRUNE_AFTER_MS: '10000', MASS_FAILURE_MIN_INSTANCES: '5' });
+    });
+    afterAll(async () => {
+      await stopApp(prober);
+    });
+
+    it('marks an instance unhealthy after N failed checks and healthy again after M passing ones', async () => {
+      const backend = await system.addBackend('hp-flaky', ['m1']);
+      backend.setFaults({ health: 'unhealthy' });
+      await waitFor(async () => (await system.instance('hp-flaky'))?.status === 'unhealthy', 10_000, 'unhealthy');
+      backend.clearFaults();
+      await waitFor(async () => (await system.instance('hp-flaky'))?.status === 'healthy', 10_000, 'healthy again');
+    });
+
+    it('does not flap on one lost probe', async () => {
+      const backend = await system.addBackend('hp-steady', ['m1']);
+      const revision = (await system.registryCall('GET', `${REGISTRY}/services/hp-steady`)).body.service.revision;
+      backend.setFaults({ health: 'unhealthy', count: 1 });
+      await waitFor(() => (backend.stats().byPath['/health'] ?? 0) >= 6, 10_000, 'several checks');
+      const after = (await system.registryCall('GET', `${REGISTRY}/services/hp-steady`)).body.service;
+      expect(after).toMatchObject({ status: 'healthy', revision });
+    });
+
+    it('marks an instance degraded when its check answers degraded', async () => {
+      const backend = await system.addBackend('hp-slow', ['m1']);
+      backend.setFaults({ health: 'degraded', healthDelayMs: 10 } as never);
+      await waitFor(async () => (await system.instance('hp-slow'))?.status === 'degraded', 10_000, 'degraded');
+      backend.clearFaults();
+      await waitFor(async () => (await system.instance('hp-slow'))?.status === 'healthy', 10_000, 'healthy');
+    });
+
+    it('takes a dead backend unhealthy, then offline, then prunes it from the registry', async () => {
+      const backend = await system.addBackend('hp-dead', ['m1']);
+      await backend.kill();
+      await waitFor(async () => (await system.instance('hp-dead'))?.status === 'unhealthy', 10_000, 'unhealthy');
+      await waitFor(async () => (await system.instance('hp-dead'))?.status === 'offline', 10_000, 'offline');
+      await waitFor(async () => (await system.instance('hp-dead')) === undefined, 20_000, 'pruned');
+    });
+
+    it('expires an instance that stops heartbeating (TTL), and recovers it when heartbeats return', async () => {
+      await system.addBackend('hp-beat', ['m1'], {}, { healthCheck: { enabled: false, heartbeatTtlMs: 1000 } });
+      const beat = () => system.registryCall('POST', `${REGISTRY}/hp-beat/heartbeat`, { metadata: { inflight: 1 } });
+      for (let i = 0; i < 5; i++) {
+        await beat();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect((await system.instance('hp-beat'))?.status).toBe('healthy');
+      await waitFor(async () => (await system.instance('hp-beat'))?.status === 'unhealthy', 10_000, 'unhealthy after the TTL');
+      await waitFor(async () => (await system.instance('hp-beat'))?.status === 'offline', 10_000, 'offline');
+      // Heartbeats alone are not a check: the operator (or the service re-registering) brings it back.
+      await beat();
+      expect((await system.instance('hp-beat'))?.status).toBe('offline');
+    });
+
+    it('runs a round on demand through registry-api and answers a summary', async () => {
+      const denied = await system.registryCall('POST', `${REGISTRY}/health-checks`);
+      expect(denied.status).toBe(401);
+      const res = await system.registryCall('POST', `${REGISTRY}/health-checks`, undefined, { 'x-admin-token': 'dev-admin-token' });
+      expect(res.status).toBe(200);
+      expect(res.body.summary).toMatchObject({ checked: expect.any(Number), healthy: expect.any(Number), unhealthy: expect.any(Number), tookMs: expect.any(Number) });
+      expect(res.body.summary.checked).toBeGreaterThanOrEqual(3);
+      expect(res.body.summary.healthy + res.body.summary.degraded + res.body.summary.unhealthy).toBe(res.body.summary.checked);
+    });
+
+    it('holds state when most of an environment fails at once (self-preservation), and says so', async () => {
+      const fleet = [];
+      for (let i = 0; i < 6; i++) fleet.push(await system.addBackend(`hp-mass-${i}`, ['mass'], {}, { environment: 'staging' }));
+      await waitFor(async () => (await metric(prober, 'prober_probes_total', 'outcome="pass"')) > 0);
+      for (const backend of fleet.slice(0, 5)) backend.setFaults({ health: 'unhealthy' });
+      await waitFor(async () => (await metric(prober, 'prober_self_preservation', 'environment="staging"')) === 1, 10_000, 'self-preservation').catch(async (e) => {
+        console.log(prober.output.join('').slice(-5000));
+        console.log((await (await fetch(`${prober.url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('prober_')).join('\n'));
+        throw e;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      for (let i = 0; i < 5; i++) expect((await system.instance(`hp-mass-${i}`))?.status).toBe('healthy');
+      expect(await metric(prober, 'prober_held_transitions_total', 'environment="staging"')).toBeGreaterThanOrEqual(5);
+      for (const backend of fleet) backend.clearFaults();
+      await waitFor(async () => (await metric(prober, 'prober_self_preservation', 'environment="staging"')) === 0, 10_000, 'the end of self-preservation');
+    });
+  });
+
+  describe('replicas', () => {
+    it('split the instances without overlap and take over a dead replica’s share', async () => {
+      const a = await system.addProber();
+      const b = await system.addProber();
+      const members = async (app: RunningApp) => ((await (await fetch(`${app.url}/health`)).json()) as { members: string[] }).members;
+      await waitFor(async () => (await members(a)).length === 2 && (await members(b)).length === 2, 15_000, 'two members');
+      const total = (await system.registryCall('GET', `${REGISTRY}/services`)).body.count;
+      await waitFor(async () => (await metric(a, 'prober_owned_instances')) + (await metric(b, 'prober_owned_instances')) === total, 5000, 'a full split');
+      expect(await metric(a, 'prober_owned_instances')).toBeGreaterThan(0);
+      expect(await metric(b, 'prober_owned_instances')).toBeGreaterThan(0);
+
+      await stopApp(b, 'SIGKILL');
+      await waitFor(async () => (await members(a)).length === 1, 10_000, 'the dead replica to drop out');
+      const now = (await system.registryCall('GET', `${REGISTRY}/services`)).body.count;
+      await waitFor(async () => (await metric(a, 'prober_owned_instances')) === now, 5000, 'the survivor to own everything');
+      await stopApp(a);
+    });
+  });
+
+  describe('with the router', () => {
+    it('stops routing to a killed backend within interval × threshold + timeout', async () => {
+      const prober = await system.addProber();
+      const doomed = await system.addBackend('hp-route-a', ['route-model']);
+      await system.addBackend('hp-route-b', ['route-model']);
+      await doomed.kill();
+      // interval 200 ms × threshold 2 + timeout 200 ms = 600 ms; allow for jitter and scheduling.
+      await waitFor(async () => (await system.instance('hp-route-a'))?.status === 'unhealthy', 5000, 'the prober to mark it').catch((e) => {
+        console.log(prober.output.join(''));
+        throw e;
+      });
+      const served = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const res = await rawRouterCall(system, '/v1/chat/completions', { model: 'route-model', messages: [{ role: 'user', content: 'x' }] });
+        expect(res.status).toBe(200);
+        served.add(res.headers.get('x-switchboard-instance') as string);
+      }
+      expect([...served]).toEqual(['hp-route-b']);
+      await stopApp(prober);
+    });
+  });
+});

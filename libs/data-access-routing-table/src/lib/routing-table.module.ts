@@ -1,0 +1,50 @@
+import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { SubjectSpace } from '@switchboard/contracts';
+import { NatsClient } from '@switchboard/messaging';
+import { RoutingTable } from './routing-table.service';
+
+export interface RoutingTableModuleOptions {
+  natsUrl: string;
+  subjectPrefix: string;
+  /** NATS connection name (the app's). */
+  connectionName: string;
+  driftCheckIntervalMs?: number;
+}
+
+/**
+ * A NATS connection and the event-fed registry table, loaded before the app takes traffic. Apps that
+ * consume the registry (router, prober, SDK hosts) import it instead of wiring the pattern again.
+ */
+@Global()
+@Module({})
+export class RoutingTableModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(RoutingTable) private readonly table: RoutingTable,
+    @Inject(NatsClient) private readonly nats: NatsClient,
+  ) {}
+
+  static forRoot(options: RoutingTableModuleOptions): DynamicModule {
+    return {
+      module: RoutingTableModule,
+      providers: [
+        { provide: SubjectSpace, useValue: new SubjectSpace(options.subjectPrefix) },
+        { provide: NatsClient, useFactory: () => NatsClient.connect({ servers: options.natsUrl, name: options.connectionName }) },
+        {
+          provide: RoutingTable,
+          inject: [NatsClient, SubjectSpace],
+          useFactory: async (nats: NatsClient, subjects: SubjectSpace) => {
+            const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs: options.driftCheckIntervalMs, logger: new Logger(RoutingTable.name) });
+            await table.start();
+            return table;
+          },
+        },
+      ],
+      exports: [SubjectSpace, NatsClient, RoutingTable],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.table.stop();
+    await this.nats.close();
+  }
+}
