@@ -19,7 +19,8 @@ describe('heartbeats over NATS and REST (real PostgreSQL and NATS)', () => {
     for (let lane = 0; lane < INSTANCES; lane += 16) {
       await Promise.all(
         ids.slice(lane, lane + 16).map((serviceId, j) =>
-          api.http('POST', `${BASE}/register`, registration({ serviceName: `hb-svc-${(lane + j) % 10}`, serviceId, environment: 'staging' }), writeHeaders),
+          // ~2 KiB of metadata each: 1,000 of them make a snapshot larger than one NATS message.
+          api.http('POST', `${BASE}/register`, registration({ serviceName: `hb-svc-${(lane + j) % 10}`, serviceId, environment: 'staging', metadata: { notes: 'n'.repeat(2000) } }), writeHeaders),
         ),
       );
     }
@@ -65,6 +66,14 @@ describe('heartbeats over NATS and REST (real PostgreSQL and NATS)', () => {
     // Coalesced: a handful of statements, not one per heartbeat.
     expect(flushes).toBeGreaterThan(0);
     expect(flushes).toBeLessThan(received / 50);
+  });
+
+  it('answers a snapshot larger than one NATS message in chunks over registry.cmd.snapshot', async () => {
+    const chunks = await api.nats.requestChunks<{ revision: number; instances: { serviceId: string }[] }>(api.subjects.snapshotCommand, {});
+    expect(chunks.length).toBeGreaterThan(2);
+    const ids = chunks.flatMap((c) => c.instances.map((i) => i.serviceId));
+    expect(ids.filter((id) => id.startsWith('hb-'))).toHaveLength(INSTANCES);
+    expect(new Set(chunks.map((c) => c.revision)).size).toBe(1);
   });
 
   it('counts and drops heartbeats for unknown instances and malformed payloads', async () => {

@@ -5,9 +5,11 @@ import { SUBJECTS } from '../registry-api.tokens';
 import { RegistryException } from './registry.exception';
 import { RegistryService } from './registry.service';
 
+const CHUNK_BYTES = 512 * 1024;
+
 /**
  * registry-api's request/reply commands, shared by its replicas through a queue group:
- * - `registry.cmd.snapshot`: every instance plus the highest revision (list-then-watch consumers);
+ * - `registry.cmd.snapshot`: every instance plus the highest revision, in chunks (list-then-watch consumers);
  * - `registry.cmd.revision`: the highest revision (their drift check);
  * - `registry.cmd.reportHealth`: the prober's verdict, applied as a status change (registry-api stays
  *   the only writer; the statusChanged event follows);
@@ -27,7 +29,7 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
   ) {}
 
   onApplicationBootstrap(): void {
-    this.answer(this.subjects.snapshotCommand, () => this.registry.snapshot());
+    this.answerInChunks(this.subjects.snapshotCommand);
     this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.registry.highestRevision() }));
     this.answer(this.subjects.reportHealthCommand, async (msg) => {
       const command = validated(ReportHealthDto, msg);
@@ -46,17 +48,50 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
   }
 
   private answer(subject: string, work: (msg: Msg) => Promise<unknown>): void {
+    this.listen(subject, async (msg) => {
+      msg.respond(encodeJson(await work(msg)));
+    });
+  }
+
+  /**
+   * The snapshot can outgrow one NATS message (1 MiB by default, ~1,000 instances): it goes out as
+   * chunks of whole instances under CHUNK_BYTES each, then an empty sentinel. Every chunk carries the
+   * snapshot's revision; all are read in one transaction.
+   */
+  private answerInChunks(subject: string): void {
+    this.listen(subject, async (msg) => {
+      const { revision, instances } = await this.registry.snapshot();
+      const chunks: { revision: number; instances: unknown[] }[] = [];
+      let current: unknown[] = [];
+      let bytes = 0;
+      for (const instance of instances) {
+        const size = Buffer.byteLength(JSON.stringify(instance));
+        if (current.length && bytes + size > CHUNK_BYTES) {
+          chunks.push({ revision, instances: current });
+          current = [];
+          bytes = 0;
+        }
+        current.push(instance);
+        bytes += size;
+      }
+      chunks.push({ revision, instances: current });
+      NatsClient.respondInChunks(msg, chunks);
+    });
+  }
+
+  private listen(subject: string, handle: (msg: Msg) => Promise<void>): void {
     const subscription = this.nats.subscribe(
       subject,
       (msg) => {
-        work(msg).then(
-          (reply) => msg.respond(encodeJson(reply)),
-          (error: Error) => {
-            const code = error instanceof RegistryException ? error.code : 'COMMAND_FAILED';
-            if (!(error instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
+        handle(msg).catch((error: Error) => {
+          const code = error instanceof RegistryException ? error.code : 'COMMAND_FAILED';
+          if (!(error instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
+          try {
             msg.respond(encodeJson({ ok: false, error: { code, message: error.message, errors: (error as RegistryException).errors } }));
-          },
-        );
+          } catch (respondError) {
+            this.logger.error(`${subject}: could not answer: ${(respondError as Error).message}`);
+          }
+        });
       },
       { queue: this.subjects.queueGroup('registry-api') },
     );

@@ -9,6 +9,7 @@ import {
   MsgHdrs,
   NatsConnection,
   PubAck,
+  RequestStrategy,
   RetentionPolicy,
   StorageType,
   Subscription,
@@ -184,6 +185,26 @@ export class NatsClient {
   async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
     const reply = await this.connection.request(subject, encodeJson(payload), { timeout: timeoutMs });
     return decodeJson(reply.data) as T;
+  }
+
+  /**
+   * A request whose answer may exceed one message (NATS caps a payload at 1 MiB by default): the
+   * responder sends any number of chunks and then an empty message ({@link respondInChunks}).
+   */
+  async requestChunks<T>(subject: string, payload: unknown, timeoutMs = 10_000): Promise<T[]> {
+    const replies = await this.connection.requestMany(subject, encodeJson(payload), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
+    const chunks: T[] = [];
+    for await (const msg of replies) {
+      if (!msg.data.length) return chunks;
+      chunks.push(decodeJson(msg.data) as T);
+    }
+    throw new Error(`${subject}: the answer ended before its last chunk (timeout after ${timeoutMs} ms?)`);
+  }
+
+  /** Answers {@link requestChunks}: each part as one message (kept under `maxBytes`), then the empty sentinel. */
+  static respondInChunks(msg: Msg, parts: unknown[]): void {
+    for (const part of parts) msg.respond(encodeJson(part));
+    msg.respond(new Uint8Array(0));
   }
 
   async close(): Promise<void> {

@@ -56,7 +56,12 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     nats.subscribe(subjects.snapshotCommand, (msg) => {
       const answer: RegistrySnapshot = { revision: registry.revision, instances: registry.instances };
       duringSnapshot?.();
-      setTimeout(() => msg.respond(encodeJson(answer)), snapshotDelayMs);
+      // Two chunks and the sentinel, as registry-api answers.
+      const half = Math.ceil(answer.instances.length / 2);
+      setTimeout(
+        () => NatsClient.respondInChunks(msg, [{ ...answer, instances: answer.instances.slice(0, half) }, { ...answer, instances: answer.instances.slice(half) }]),
+        snapshotDelayMs,
+      );
     });
     nats.subscribe(subjects.revisionCommand, (msg) => msg.respond(encodeJson({ revision: registry.revision })));
   });

@@ -158,9 +158,11 @@ export class RoutingTable {
     const { nats, subjects } = this.options;
     this.buffer = [];
     try {
-      const snapshot = await nats.request<RegistrySnapshot | { error: { message: string } }>(subjects.snapshotCommand, {}, this.options.snapshotTimeoutMs ?? 5000);
-      if ('error' in snapshot) throw new Error(`snapshot refused: ${snapshot.error.message}`);
-      this.replace(snapshot);
+      const chunks = await nats.requestChunks<RegistrySnapshot | { error: { message: string } }>(subjects.snapshotCommand, {}, this.options.snapshotTimeoutMs ?? 10_000);
+      const refused = chunks.find((c): c is { error: { message: string } } => 'error' in c);
+      if (refused) throw new Error(`snapshot refused: ${refused.error.message}`);
+      const parts = chunks as RegistrySnapshot[];
+      this.replace({ revision: Math.max(0, ...parts.map((c) => c.revision)), instances: parts.flatMap((c) => c.instances) });
       for (const event of this.buffer) this.apply(event);
       this.stats.resyncs++;
       this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}`);
