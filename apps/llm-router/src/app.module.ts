@@ -1,4 +1,4 @@
-import { DynamicModule, Inject, Module, OnModuleInit } from '@nestjs/common';
+import { DynamicModule, Inject, Module, OnModuleInit, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ObservabilityModule } from '@switchboard/observability';
 import { RoutingTable, RoutingTableModule } from '@switchboard/routing-table';
@@ -26,7 +26,9 @@ export class AppModule implements OnModuleInit {
       module: AppModule,
       global: true,
       imports: [
-        ObservabilityModule.forRoot({ app: 'llm-router', logLevel: config.LOG_LEVEL }),
+        // The proxy routes are the hot path: no per-request logger; their traffic is in the metrics,
+        // their errors in the filter's log.
+        ObservabilityModule.forRoot({ app: 'llm-router', logLevel: config.LOG_LEVEL, unloggedRoutes: [{ path: 'v1/*path', method: RequestMethod.ALL }] }),
         RoutingTableModule.forRoot({
           natsUrl: config.NATS_URL,
           subjectPrefix: config.SUBJECT_PREFIX,

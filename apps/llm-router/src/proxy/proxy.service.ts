@@ -20,7 +20,8 @@ const PATHS: Record<Endpoint, string> = { chat: '/v1/chat/completions', completi
 /** Request headers worth passing to a backend (never the client's API key). */
 const FORWARDED = ['accept', 'traceparent', 'tracestate', 'x-request-id', 'openai-organization', 'openai-project'];
 /** Response headers worth passing back. */
-const RETURNED = ['content-type', 'x-request-id', 'openai-processing-ms', 'retry-after'];
+// content-length too: the body passes unchanged, and a known length spares a chunked encoding.
+const RETURNED = ['content-type', 'content-length', 'x-request-id', 'openai-processing-ms', 'retry-after'];
 const MAX_BACKOFF_MS = 250;
 
 type AttemptResult = { done: true } | { done: false; failure: AttemptFailure };
@@ -148,8 +149,11 @@ export class ProxyService {
       }
       // Hold the answer until its first byte exists: until then another instance can still take over.
       const chunks = upstream.body[Symbol.asyncIterator]();
-      const remaining = Math.max(1, policy.firstTokenMs - (performance.now() - started));
-      const first = await firstChunk(chunks, remaining, () => upstream.body.destroy());
+      // A stream's first token must arrive within what is left of firstTokenMs; a plain answer's body
+      // follows its headers at once (bodyTimeout still guards it), so it needs no timer of its own.
+      const first = stream
+        ? await firstChunk(chunks, Math.max(1, policy.firstTokenMs - (performance.now() - started)), () => upstream.body.destroy())
+        : await chunks.next();
       const ttftMs = performance.now() - started;
       this.balancer.succeeded(instance.serviceId, ttftMs);
       committed = true;

@@ -192,11 +192,17 @@ export class NatsClient {
    * responder sends any number of chunks and then an empty message ({@link respondInChunks}).
    */
   async requestChunks<T>(subject: string, payload: unknown, timeoutMs = 10_000): Promise<T[]> {
-    const replies = await this.connection.requestMany(subject, encodeJson(payload), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
     const chunks: T[] = [];
+    await this.forEachChunk<T>(subject, payload, (chunk) => chunks.push(chunk), timeoutMs);
+    return chunks;
+  }
+
+  /** {@link requestChunks}, handing each chunk over as it arrives, so a large answer is never held whole. */
+  async forEachChunk<T>(subject: string, payload: unknown, onChunk: (chunk: T) => void, timeoutMs = 10_000): Promise<void> {
+    const replies = await this.connection.requestMany(subject, encodeJson(payload), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
     for await (const msg of replies) {
-      if (!msg.data.length) return chunks;
-      chunks.push(decodeJson(msg.data) as T);
+      if (!msg.data.length) return;
+      onChunk(decodeJson(msg.data) as T);
     }
     throw new Error(`${subject}: the answer ended before its last chunk (timeout after ${timeoutMs} ms?)`);
   }

@@ -158,11 +158,23 @@ export class RoutingTable {
     const { nats, subjects } = this.options;
     this.buffer = [];
     try {
-      const chunks = await nats.requestChunks<RegistrySnapshot | { error: { message: string } }>(subjects.snapshotCommand, {}, this.options.snapshotTimeoutMs ?? 10_000);
-      const refused = chunks.find((c): c is { error: { message: string } } => 'error' in c);
-      if (refused) throw new Error(`snapshot refused: ${refused.error.message}`);
-      const parts = chunks as RegistrySnapshot[];
-      this.replace({ revision: Math.max(0, ...parts.map((c) => c.revision)), instances: parts.flatMap((c) => c.instances) });
+      // Chunk by chunk into compact entries: a 10,000-instance snapshot is ~9 MiB of JSON, never held whole.
+      const fresh = new Map<string, RoutedInstance>();
+      let revision = 0;
+      await nats.forEachChunk<RegistrySnapshot | { error: { message: string } }>(
+        subjects.snapshotCommand,
+        {},
+        (chunk) => {
+          if ('error' in chunk) throw new Error(`snapshot refused: ${chunk.error.message}`);
+          revision = Math.max(revision, chunk.revision);
+          for (const view of chunk.instances) {
+            const kept = this.instances.get(view.serviceId);
+            fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
+          }
+        },
+        this.options.snapshotTimeoutMs ?? 10_000,
+      );
+      this.replace(fresh, revision);
       for (const event of this.buffer) this.apply(event);
       this.stats.resyncs++;
       this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}`);
@@ -237,20 +249,24 @@ export class RoutingTable {
     this.notify();
   }
 
-  private replace(snapshot: RegistrySnapshot): void {
-    const previous = new Map(this.instances);
+  private replace(fresh: Map<string, RoutedInstance>, revision: number): void {
+    const previous = [...this.instances.keys()];
     this.instances.clear();
-    this.byModel = new Map();
-    for (const view of snapshot.instances) {
-      const kept = previous.get(view.serviceId);
-      const instance = toRouted(view, kept?.load, kept?.lastHeartbeatAt);
-      this.instances.set(view.serviceId, instance);
-      this.tombstones.delete(view.serviceId);
-      this.index(instance);
+    const byModel = new Map<string, RoutedInstance[]>();
+    for (const [id, instance] of fresh) {
+      this.instances.set(id, instance);
+      this.tombstones.delete(id);
+      for (const model of instance.models) {
+        const k = key(instance.environment, model);
+        const list = byModel.get(k);
+        if (list) list.push(instance);
+        else byModel.set(k, [instance]);
+      }
     }
+    this.byModel = byModel;
     // Gone while we were not looking: remember them as deleted at the snapshot's revision.
-    for (const id of previous.keys()) if (!this.instances.has(id)) this.tombstones.set(id, snapshot.revision);
-    this.highest = Math.max(this.highest, snapshot.revision);
+    for (const id of previous) if (!this.instances.has(id)) this.tombstones.set(id, revision);
+    this.highest = Math.max(this.highest, revision);
     this.notify();
   }
 

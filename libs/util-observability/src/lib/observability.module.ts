@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { Controller, DynamicModule, Get, Header, Module, SetMetadata } from '@nestjs/common';
+import type { RouteInfo } from '@nestjs/common/interfaces';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
 import { collectDefaultMetrics, register } from 'prom-client';
@@ -30,6 +32,11 @@ export interface ObservabilityOptions {
   /** The app's name, on every log line and as the `app` label of every metric. */
   app: string;
   logLevel?: string;
+  /**
+   * Hot read routes that get no per-request logger (pino-http builds three child loggers per
+   * request, and at info level writes a line for each): their traffic shows in metrics instead.
+   */
+  unloggedRoutes?: RouteInfo[];
 }
 
 let defaultMetricsStarted = false;
@@ -52,9 +59,11 @@ export class ObservabilityModule {
             level: options.logLevel ?? 'info',
             redact: { paths: REDACTED_PATHS, censor: '***' },
             autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/health' },
-            customProps: () => ({ app: options.app }),
+            // In the base bindings rather than customProps, which would cost a child logger per request.
+            base: { pid: process.pid, hostname: hostname(), app: options.app },
             quietReqLogger: true,
           },
+          exclude: options.unloggedRoutes,
         }),
       ],
       controllers: [MetricsController],
