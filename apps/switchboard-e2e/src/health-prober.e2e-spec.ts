@@ -89,7 +89,8 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
 
     it('holds state when most of an environment fails at once (self-preservation), and says so', async () => {
       const fleet = [];
-      for (let i = 0; i < 6; i++) fleet.push(await system.addBackend(`hp-mass-${i}`, ['mass'], {}, { environment: 'staging' }));
+      // The default threshold (3): a mass failure is seen before any single instance's streak completes.
+      for (let i = 0; i < 6; i++) fleet.push(await system.addBackend(`hp-mass-${i}`, ['mass'], {}, { environment: 'staging', healthCheck: { unhealthyThreshold: 3 } }));
       await waitFor(async () => (await metric(prober, 'prober_probes_total', 'outcome="pass"')) > 0);
       for (const backend of fleet.slice(0, 5)) backend.setFaults({ health: 'unhealthy' });
       await waitFor(async () => (await metric(prober, 'prober_self_preservation', 'environment="staging"')) === 1, 10_000, 'self-preservation').catch(async (e) => {

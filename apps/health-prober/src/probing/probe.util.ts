@@ -20,13 +20,16 @@ export interface ProbeResult {
  */
 export async function probe(url: string, timeoutMs: number, degradedLatencyMs: number): Promise<ProbeResult> {
   const started = performance.now();
+  // Not AbortSignal.timeout: its timer would outlive the (usually ~1 ms) probe; this one is cleared.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const res = await request(url, {
       method: 'GET',
       dispatcher: agent,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: controller.signal,
       headers: { accept: 'application/json', 'user-agent': 'switchboard-health-prober' },
     });
     const body = await readSome(res.body);
@@ -39,8 +42,10 @@ export async function probe(url: string, timeoutMs: number, degradedLatencyMs: n
     return { outcome: 'pass', latencyMs, detail: `HTTP ${res.statusCode}` };
   } catch (error) {
     const e = error as { code?: string; name?: string; message: string };
-    const timedOut = e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
+    const timedOut = controller.signal.aborted || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
     return { outcome: 'fail', latencyMs: performance.now() - started, detail: timedOut ? `timeout after ${timeoutMs} ms` : e.code ?? e.message };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

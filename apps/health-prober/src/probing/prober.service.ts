@@ -11,7 +11,11 @@ import { probe, ProbeResult } from './probe.util';
 
 interface Tracked {
   state: CheckState;
+  /** The instance's slot: checks are due at slot, slot + interval, … (jittered around it, never drifting). */
+  slot: number;
   nextAt: number;
+  settings?: Settings;
+  settingsRevision?: number;
   inFlight: boolean;
   ownerVersion: number;
   owned: boolean;
@@ -32,6 +36,7 @@ interface Settings extends Thresholds {
 }
 
 const TICK_MS = 100;
+const PRESERVATION_REFRESH_MS = 50;
 const REPORT_RETRY_MS = 5000;
 
 /**
@@ -44,6 +49,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger(ProberService.name);
   private readonly tracked = new Map<string, Tracked>();
   private readonly preserving = new Set<string>();
+  private readonly preservationAt = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -81,7 +87,6 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     const now = Date.now();
     const seen = new Set<string>();
     const mine: [RoutedInstance, Tracked][] = [];
-    const environments = new Map<string, { judged: number; failing: number }>();
     for (const instance of this.table.all()) {
       seen.add(instance.serviceId);
       const t = this.trackedOf(instance, now);
@@ -89,23 +94,19 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         t.owned = this.membership.owns(instance.serviceId);
         t.ownerVersion = this.membership.version;
       }
-      if (!t.owned) continue;
-      mine.push([instance, t]);
-      const expired = heartbeatVerdict(instance.lastHeartbeatAt, this.settingsOf(instance).heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now) !== undefined;
-      if (t.lastOutcome === undefined && !expired) continue;
-      const env = environments.get(instance.environment) ?? { judged: 0, failing: 0 };
-      env.judged++;
-      if (t.lastOutcome === 'fail' || expired) env.failing++;
-      environments.set(instance.environment, env);
+      if (t.owned) mine.push([instance, t]);
     }
     for (const id of this.tracked.keys()) if (!seen.has(id)) this.tracked.delete(id);
-    this.updateSelfPreservation(environments);
+    this.updateSelfPreservation(this.environmentCounts(now), now, true);
     this.metrics.owned.set(mine.length);
 
     for (const [instance, t] of mine) {
-      const settings = this.settingsOf(instance);
+      const settings = this.settingsOf(instance, t);
       if (settings.enabled && !t.inFlight && t.nextAt <= now) {
-        t.nextAt = now + jittered(settings.intervalMs, this.config.CHECK_JITTER);
+        // The next slot follows the previous one, not the (late) tick: load stays spread over the
+        // interval and the mean interval stays exact.
+        t.slot = Math.max(t.slot + settings.intervalMs, now);
+        t.nextAt = t.slot + (Math.random() * 2 - 1) * this.config.CHECK_JITTER * settings.intervalMs;
         void this.check(instance, t);
       } else {
         this.evaluate(instance, t, now);
@@ -117,15 +118,15 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     let t = this.tracked.get(instance.serviceId);
     if (!t) {
       // First checks are spread over one interval, so a restart doesn't probe everything at once.
-      const interval = this.settingsOf(instance).intervalMs;
-      t = { state: newCheckState(), nextAt: now + Math.random() * Math.min(interval, 1000), inFlight: false, ownerVersion: -1, owned: false };
+      const slot = now + Math.random() * this.settingsOf(instance).intervalMs;
+      t = { state: newCheckState(), slot, nextAt: slot, inFlight: false, ownerVersion: -1, owned: false };
       this.tracked.set(instance.serviceId, t);
     }
     return t;
   }
 
   private async check(instance: RoutedInstance, t: Tracked): Promise<ProbeOutcome> {
-    const settings = this.settingsOf(instance);
+    const settings = this.settingsOf(instance, t);
     t.inFlight = true;
     let result: ProbeResult;
     try {
@@ -143,12 +144,13 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     record(t.state, result.outcome, Date.now(), result.detail);
     t.lastOutcome = result.outcome;
     const current = this.table.get(instance.serviceId);
-    if (current) this.evaluate(current, t, Date.now());
+    if (current) this.evaluate(current, t, Date.now(), true);
     return result.outcome;
   }
 
-  private evaluate(instance: RoutedInstance, t: Tracked, now: number): void {
-    const settings = this.settingsOf(instance);
+  /** `afterCheck`: a check just finished, so a downgrade is judged against the environment as of now. */
+  private evaluate(instance: RoutedInstance, t: Tracked, now: number, afterCheck = false): void {
+    const settings = this.settingsOf(instance, t);
     const fromChecks = settings.enabled ? probeVerdict(t.state, instance.status, settings, now) : undefined;
     const fromHeartbeat = heartbeatVerdict(instance.lastHeartbeatAt, settings.heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now);
     // A passing check does not cure an expired heartbeat: the worse verdict wins.
@@ -156,7 +158,13 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     const silentOrFailingSince = Math.min(instance.lastHeartbeatAt ?? Infinity, t.state.failingSince ?? Infinity);
     const prune = target === 'offline' && Number.isFinite(silentOrFailingSince) && now - silentOrFailingSince >= this.config.PRUNE_AFTER_MS;
 
-    if (target && (isDowngrade(instance.status, target) || prune) && this.preserving.has(instance.environment)) {
+    const downgrade = target !== undefined && (isDowngrade(instance.status, target) || prune);
+    // Checks are spread over the interval: before acting on a downgrade, look at the environment as
+    // it is now, not as the last tick saw it (a mass failure shows up a few checks at a time).
+    if (downgrade && (afterCheck || now - (this.preservationAt.get(instance.environment) ?? 0) > PRESERVATION_REFRESH_MS)) {
+      this.updateSelfPreservation(this.environmentCounts(now, instance.environment), now, false);
+    }
+    if (downgrade && this.preserving.has(instance.environment)) {
       if (!t.held) this.metrics.held.inc({ environment: instance.environment });
       t.held = true;
       return;
@@ -188,8 +196,28 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
    * Self-preservation (Eureka's, Envoy's panic threshold): when a large share of an environment fails
    * at once, the likelier fault is our own network. Hold the fleet's state, say so, keep checking.
    */
-  private updateSelfPreservation(environments: Map<string, { judged: number; failing: number }>): void {
-    for (const environment of new Set([...environments.keys(), ...this.preserving])) {
+  /** Failing share of the owned, judged instances, per environment (or of one). */
+  private environmentCounts(now: number, only?: string): Map<string, { judged: number; failing: number }> {
+    const counts = new Map<string, { judged: number; failing: number }>();
+    if (only) counts.set(only, { judged: 0, failing: 0 });
+    for (const instance of this.table.all()) {
+      if (only && instance.environment !== only) continue;
+      const t = this.tracked.get(instance.serviceId);
+      if (!t?.owned) continue;
+      const expired = heartbeatVerdict(instance.lastHeartbeatAt, this.settingsOf(instance, t).heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now) !== undefined;
+      if (t.lastOutcome === undefined && !expired) continue;
+      const env = counts.get(instance.environment) ?? { judged: 0, failing: 0 };
+      env.judged++;
+      if (t.lastOutcome === 'fail' || expired) env.failing++;
+      counts.set(instance.environment, env);
+    }
+    return counts;
+  }
+
+  /** `complete`: the counts cover every environment, so one in preservation but absent has recovered. */
+  private updateSelfPreservation(environments: Map<string, { judged: number; failing: number }>, now: number, complete: boolean): void {
+    for (const environment of new Set([...environments.keys(), ...(complete ? this.preserving : [])])) {
+      this.preservationAt.set(environment, now);
       const { judged, failing } = environments.get(environment) ?? { judged: 0, failing: 0 };
       const hold = judged >= this.config.MASS_FAILURE_MIN_INSTANCES && failing / judged >= this.config.MASS_FAILURE_THRESHOLD;
       if (hold === this.preserving.has(environment)) continue;
@@ -219,9 +247,11 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private settingsOf(instance: RoutedInstance): Settings {
+  /** The instance's effective settings, cached until its registration changes (new revision). */
+  private settingsOf(instance: RoutedInstance, t?: Tracked): Settings {
+    if (t?.settings && t.settingsRevision === instance.revision) return t.settings;
     const o = instance.healthCheck;
-    return {
+    const settings: Settings = {
       enabled: o.enabled ?? true,
       intervalMs: o.intervalMs ?? this.config.CHECK_INTERVAL_MS,
       timeoutMs: o.timeoutMs ?? this.config.CHECK_TIMEOUT_MS,
@@ -231,6 +261,11 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       heartbeatTtlMs: o.heartbeatTtlMs ?? this.config.HEARTBEAT_TTL_MS,
       offlineAfterMs: this.config.OFFLINE_AFTER_MS,
     };
+    if (t) {
+      t.settings = settings;
+      t.settingsRevision = instance.revision;
+    }
+    return settings;
   }
 
   private acquire(): Promise<void> {
@@ -246,10 +281,6 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     if (next) next();
     else this.active--;
   }
-}
-
-function jittered(intervalMs: number, jitter: number): number {
-  return intervalMs * (1 - jitter + Math.random() * 2 * jitter);
 }
 
 function describe(target: HealthStatus, state: CheckState, settings: Settings): string {
