@@ -3,21 +3,12 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { ConfigValidationError, loadConfig, redactedConfig } from '@switchboard/config';
+import { loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { AppModule } from './app.module';
 import { HealthProberConfig } from './config/health-prober.config';
 
 async function main(): Promise<void> {
-  let config: HealthProberConfig;
-  try {
-    config = loadConfig(HealthProberConfig, process.env);
-  } catch (error) {
-    if (error instanceof ConfigValidationError) {
-      process.stderr.write(`health-prober: ${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit('health-prober', HealthProberConfig);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter(), { bufferLogs: true });
   app.useLogger(app.get(PinoLogger));
   app.enableShutdownHooks();

@@ -2,22 +2,13 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { migrateWithLock, registryDataSourceOptions } from '@switchboard/persistence';
-import { ConfigValidationError, loadConfig, redactedConfig } from '@switchboard/config';
+import { loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { createRegistryApi } from './bootstrap';
 import { productionRules, RegistryApiConfig } from './config/registry-api.config';
 
 async function main(): Promise<void> {
   const logger = new Logger('registry-api');
-  let config: RegistryApiConfig;
-  try {
-    config = loadConfig(RegistryApiConfig, process.env, productionRules);
-  } catch (error) {
-    if (error instanceof ConfigValidationError) {
-      process.stderr.write(`registry-api: ${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit('registry-api', RegistryApiConfig, productionRules);
   if (process.argv[2] === 'migrate') {
     // `main.js migrate`: apply pending migrations under the advisory lock, touch nothing else.
     const dataSource = await new DataSource(registryDataSourceOptions(config.DATABASE_URL, 1)).initialize();

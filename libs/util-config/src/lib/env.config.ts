@@ -62,3 +62,14 @@ export function BooleanFromEnv(): PropertyDecorator {
     return raw; // left as a string so IsBoolean names the variable
   });
 }
+
+/** For an app's main.ts: {@link loadConfig}, or print the problems naming each variable and exit 78 (EX_CONFIG). */
+export function loadConfigOrExit<T extends object>(app: string, cls: new () => T, afterValidate?: (config: T) => string[]): T {
+  try {
+    return loadConfig(cls, process.env, afterValidate);
+  } catch (error) {
+    if (!(error instanceof ConfigValidationError)) throw error;
+    process.stderr.write(`${app}: ${error.message}\n`);
+    process.exit(78);
+  }
+}
