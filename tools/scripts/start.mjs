@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 // `npm start`: build every app and run them together on their defaults, logs prefixed by app.
-// Needs PostgreSQL and NATS on loopback (`docker compose up -d` provides them where Docker runs).
+// Needs PostgreSQL and NATS on loopback, Redis too for the discovery cache (`docker compose up -d`
+// provides them where Docker runs).
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 
 const APPS = [
   { name: 'registry-api', main: 'dist/apps/registry-api/apps/registry-api/src/main.js', port: 3013 },
   { name: 'llm-router', main: 'dist/apps/llm-router/apps/llm-router/src/main.js', port: 8080 },
+  { name: 'health-prober', main: 'dist/apps/health-prober/apps/health-prober/src/main.js', port: 3014 },
+  { name: 'cache-invalidator', main: 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js', port: 3015 },
 ];
+// optional: the apps start without it (registry-api answers discovery from PostgreSQL meanwhile).
 const SERVICES = [
   { name: 'PostgreSQL', port: 5432 },
   { name: 'NATS', port: 4222 },
+  { name: 'Redis', port: 6379, optional: true },
 ];
 
 const answers = (port) =>
@@ -20,8 +25,12 @@ const answers = (port) =>
     socket.once('error', () => resolve(false));
   });
 
-for (const { name, port } of SERVICES) {
+for (const { name, port, optional } of SERVICES) {
   if (!(await answers(port))) {
+    if (optional) {
+      console.warn(`${name} is not answering on 127.0.0.1:${port}: starting without it (discovery uncached until it answers).`);
+      continue;
+    }
     console.error(`${name} is not answering on 127.0.0.1:${port}. Start it (tools/scripts/ensure-services.sh, or docker compose up -d) and retry.`);
     process.exit(1);
   }

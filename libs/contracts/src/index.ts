@@ -6,4 +6,5 @@ export * from './lib/service-instance.dto';
 export * from './lib/model-deployment.dto';
 export * from './lib/registry.event';
 export * from './lib/heartbeat.util';
+export * from './lib/cache-keys';
 export * from './lib/health-check.dto';

@@ -40,4 +40,14 @@ describe('RegistryApiConfig', () => {
     expect(shown).not.toContain('pw@db');
     expect(shown).toContain('"PORT":3013');
   });
+
+  it('turns the discovery cache on by default, keyed apart by the subject prefix, and reads CACHE_ENABLED=false as false', () => {
+    const config = loadConfig(RegistryApiConfig, {});
+    expect(config).toMatchObject({ CACHE_ENABLED: true, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_TTL_SECONDS: 120 });
+    expect(config.redisKeyPrefix).toBe('');
+    expect(loadConfig(RegistryApiConfig, { SUBJECT_PREFIX: 'blue' }).redisKeyPrefix).toBe('blue:');
+    expect(loadConfig(RegistryApiConfig, { CACHE_ENABLED: 'false' }).CACHE_ENABLED).toBe(false);
+    expect(() => loadConfig(RegistryApiConfig, { REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(JSON.stringify(redactedConfig(loadConfig(RegistryApiConfig, { REDIS_URL: 'redis://:hunter2@cache:6379' })))).not.toContain('hunter2');
+  });
 });

@@ -1,4 +1,4 @@
-import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
 import { BooleanFromEnv, Secret } from '@switchboard/config';
 
 /** Development defaults, documented in the README; refused when NODE_ENV=production. */
@@ -69,6 +69,32 @@ export class RegistryApiConfig {
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: string = 'info';
+
+  /** The discovery cache (cache-aside; cache-invalidator keeps it coherent). Off: every read goes to PostgreSQL. */
+  @BooleanFromEnv() @IsBoolean()
+  CACHE_ENABLED: boolean = true;
+
+  /** May carry a password. */
+  @Secret()
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL: string = 'redis://127.0.0.1:6379';
+
+  /** Prepended to every cache key; unset, it is `<SUBJECT_PREFIX>:` when a subject prefix is set (same isolation), else empty. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:.-]*$/, { message: 'REDIS_KEY_PREFIX may hold only letters, digits and "_", ":", ".", "-"' })
+  REDIS_KEY_PREFIX?: string = undefined;
+
+  /** A safety net only: entries are replaced on every event. */
+  @IsInt() @Min(1) @Max(86_400)
+  CACHE_TTL_SECONDS: number = 120;
+
+  /** A slower Redis command fails and the read goes to PostgreSQL. */
+  @IsInt() @Min(10) @Max(10_000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 100;
+
+  get redisKeyPrefix(): string {
+    return this.REDIS_KEY_PREFIX ?? (this.SUBJECT_PREFIX ? `${this.SUBJECT_PREFIX}:` : '');
+  }
 }
 
 /** Rules across variables, applied after each variable is valid on its own. */

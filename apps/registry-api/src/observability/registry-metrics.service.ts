@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram, metricsRegistry } from '@switchboard/observability';
+import { Counter, Gauge, Histogram, metricsRegistry } from '@switchboard/observability';
 
 function once<T>(name: string, create: () => T): T {
   return (metricsRegistry.getSingleMetric(name) as T | undefined) ?? create();
@@ -24,4 +24,13 @@ export class RegistryMetricsService {
   readonly heartbeatFlush = once('registry_heartbeat_flush_seconds', () =>
     new Histogram({ name: 'registry_heartbeat_flush_seconds', help: 'Duration of one batched heartbeat write', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] }),
   );
+  readonly cacheHits = once('registry_cache_hits_total', () => new Counter({ name: 'registry_cache_hits_total', help: 'Discovery cache reads answered from Redis, by lookup (discovery, model)', labelNames: ['lookup'] }));
+  readonly cacheMisses = once('registry_cache_misses_total', () =>
+    new Counter({ name: 'registry_cache_misses_total', help: 'Discovery cache reads that went to PostgreSQL, by lookup and reason (absent, invalidated, redis_down, error)', labelNames: ['lookup', 'reason'] }),
+  );
+  readonly cacheFills = once('registry_cache_fills_total', () =>
+    new Counter({ name: 'registry_cache_fills_total', help: 'Values offered to the cache after a miss, by outcome (stored, newer_kept, writer_in_flight)', labelNames: ['outcome'] }),
+  );
+  readonly cacheErrors = once('registry_cache_errors_total', () => new Counter({ name: 'registry_cache_errors_total', help: 'Failed Redis commands (the read fell back to PostgreSQL), by operation', labelNames: ['op'] }));
+  readonly redisUp = once('registry_cache_redis_up', () => new Gauge({ name: 'registry_cache_redis_up', help: '1 while Redis answers, 0 during an outage (discovery served from PostgreSQL)' }));
 }

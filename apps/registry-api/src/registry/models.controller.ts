@@ -1,8 +1,10 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ListModelsQueryDto, ModelSelectorDto, RegisterModelDto } from '@switchboard/contracts';
+import { ENVIRONMENTS, ListModelsQueryDto, ModelSelectorDto, RegisterModelDto } from '@switchboard/contracts';
 import { RequireToken } from '../auth/token.guard';
+import { DiscoveryService } from './discovery.service';
+import { ModelLookupQuery, ModelLookupQueryPipe } from './query-params.util';
 import { RegistryService } from './registry.service';
 import { Traceparent } from './traceparent.util';
 
@@ -13,7 +15,10 @@ import { Traceparent } from './traceparent.util';
 @ApiTags('models')
 @Controller('api/v2/services/registry/models')
 export class ModelsController {
-  constructor(private readonly registry: RegistryService) {}
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly discovery: DiscoveryService,
+  ) {}
 
   @Post()
   @RequireToken('registry')
@@ -23,6 +28,16 @@ export class ModelsController {
     const result = await this.registry.registerModel(dto, trace);
     void reply.status(result.created && !result.dryRun ? 201 : 200);
     return { success: true, ...result };
+  }
+
+  // Before any parameterised route, so `lookup` is never taken for a parameter.
+  @Get('lookup')
+  @ApiOperation({ summary: "The deployments of one model in one environment, any status (the model workflow's lookup; from the Redis cache)" })
+  @ApiQuery({ name: 'environment', enum: ENVIRONMENTS })
+  @ApiQuery({ name: 'model', example: 'llama-2-7b' })
+  async lookup(@Query(ModelLookupQueryPipe) query: ModelLookupQuery) {
+    const models = await this.discovery.lookupModel(query.model, query.environment);
+    return { success: true, count: models.length, models };
   }
 
   @Get()

@@ -1,9 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { DiscoverQueryDto, HeartbeatDto, ListServicesQueryDto, RegisterServiceDto, UpdateStatusDto } from '@switchboard/contracts';
+import { ENVIRONMENTS, HeartbeatDto, ListServicesQueryDto, RegisterServiceDto, UpdateStatusDto } from '@switchboard/contracts';
 import { RequireToken } from '../auth/token.guard';
+import { DiscoveryService } from './discovery.service';
 import { ServiceIdPipe, ServiceNamePipe } from './path-params.util';
+import { DiscoverQuery, DiscoverQueryPipe } from './query-params.util';
 import { RegistryService } from './registry.service';
 import { Traceparent } from './traceparent.util';
 
@@ -11,7 +13,10 @@ import { Traceparent } from './traceparent.util';
 @ApiTags('registry')
 @Controller('api/v2/services/registry')
 export class RegistryController {
-  constructor(private readonly registry: RegistryService) {}
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly discovery: DiscoveryService,
+  ) {}
 
   @Post('register')
   @RequireToken('registry')
@@ -37,9 +42,10 @@ export class RegistryController {
   }
 
   @Get('discover/:serviceName')
-  @ApiOperation({ summary: 'One routable instance: healthy before degraded, load spread round-robin' })
-  async discover(@Param('serviceName', ServiceNamePipe) serviceName: string, @Query() query: DiscoverQueryDto) {
-    return { success: true, service: await this.registry.discover(serviceName, query.environment) };
+  @ApiOperation({ summary: 'One routable instance: healthy before degraded, load spread round-robin (with environment: from the Redis cache)' })
+  @ApiQuery({ name: 'environment', required: false, enum: ENVIRONMENTS })
+  async discover(@Param('serviceName', ServiceNamePipe) serviceName: string, @Query(DiscoverQueryPipe) query: DiscoverQuery) {
+    return { success: true, service: await this.discovery.discover(serviceName, query.environment) };
   }
 
   @Post(':serviceId/heartbeat')

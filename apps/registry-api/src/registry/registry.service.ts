@@ -9,10 +9,10 @@ import {
   ENDPOINT_PATTERN,
   HealthStatus,
   HeartbeatDto,
-  isRoutable,
   ListModelsQueryDto,
   ListServicesQueryDto,
   ModelDeploymentView,
+  PreviousPlacement,
   RegisterModelDto,
   RegisterServiceDto,
   RegistryEventDataByKind,
@@ -55,8 +55,6 @@ export interface RegistrationResult {
 /** The registry's use cases. Every change: one transaction, the next revision, one outbox event. */
 @Injectable()
 export class RegistryService {
-  private readonly discoveryCursor = new Map<string, number>();
-
   constructor(
     private readonly repository: RegistryRepository,
     private readonly relay: OutboxRelayService,
@@ -191,25 +189,6 @@ export class RegistryService {
     return (await this.repository.list(query)).map(toInstanceView);
   }
 
-  /** One routable instance: healthy ones before degraded, round-robin among equals. */
-  async discover(serviceName: string, environment?: string): Promise<ServiceInstanceView> {
-    const instances = await this.repository.list({ serviceName, environment });
-    if (!instances.length) {
-      throw new RegistryException(RegistryErrorCode.ServiceNotFound, `service not found in registry: ${serviceName}${environment ? ` (environment: ${environment})` : ''}`);
-    }
-    const routable = instances.filter(isRoutable);
-    const healthy = routable.filter((i) => i.status === 'healthy');
-    const pool = healthy.length ? healthy : routable;
-    if (!pool.length) {
-      const states = instances.map((i) => `${i.serviceId}: ${i.adminState === 'enabled' ? i.status : i.adminState}`).join(', ');
-      throw new RegistryException(RegistryErrorCode.NoRoutableInstance, `no routable instance of ${serviceName} (${states})`);
-    }
-    const key = `${serviceName}|${environment ?? '*'}`;
-    const cursor = this.discoveryCursor.get(key) ?? 0;
-    this.discoveryCursor.set(key, cursor + 1);
-    return toInstanceView(pool[cursor % pool.length]);
-  }
-
   async listModels(query: ListModelsQueryDto): Promise<ModelDeploymentView[]> {
     const instances = await this.repository.list({ environment: query.environment, model: query.model, servesModels: true });
     return instances
@@ -248,7 +227,8 @@ export class RegistryService {
       if (existing && sameRegistration(existing, next)) return { entity: existing, created: false, changed: false };
       next.revision = await tx.nextRevision();
       await tx.saveInstance(next, !existing);
-      await this.emit(tx, events, 'registered', next, { revision: next.revision, instance: toInstanceView(next) }, now, traceparent);
+      const previous = existing && movedFrom(existing, next);
+      await this.emit(tx, events, 'registered', next, { revision: next.revision, instance: toInstanceView(next), ...(previous ? { previous } : {}) }, now, traceparent);
       return { entity: next, created: !existing, changed: true };
     });
     this.afterCommit('registered', events);
@@ -295,7 +275,7 @@ export class RegistryService {
   private async remove(tx: RegistryTransaction, events: ClaimedOutboxRow[], instance: ServiceInstanceEntity, now: Date, traceparent: string): Promise<number> {
     const revision = await tx.nextRevision();
     await tx.deleteInstance(instance, revision, now);
-    const data = { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment };
+    const data = { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment, models: instance.models };
     await this.emit(tx, events, 'deregistered', instance, data, now, traceparent);
     return revision;
   }
@@ -364,6 +344,12 @@ export function modelServiceName(modelName: string): string {
 
 function sameRegistration(a: ServiceInstanceEntity, b: ServiceInstanceEntity): boolean {
   return REGISTRATION_KEYS.every((k) => isDeepStrictEqual(a[k], b[k]));
+}
+
+/** Where a re-registration moved the instance from, if it changed what consumers index it by (the discovery cache's keys). */
+function movedFrom(before: ServiceInstanceEntity, after: ServiceInstanceEntity): PreviousPlacement | undefined {
+  const moved = before.serviceName !== after.serviceName || before.environment !== after.environment || !isDeepStrictEqual(before.models, after.models);
+  return moved ? { serviceName: before.serviceName, environment: before.environment, models: before.models } : undefined;
 }
 
 /** Strips class prototypes (DTO instances) so values compare and serialise as plain JSON. */

@@ -40,7 +40,8 @@ export async function startApp(main: string, env: Record<string, string>, health
 }
 
 export async function stopApp(app: RunningApp | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!app || app.process.exitCode !== null) return;
+  // Killed by a signal, a process has no exit code but a signal code: it is gone either way.
+  if (!app || app.process.exitCode !== null || app.process.signalCode !== null) return;
   await new Promise<void>((resolve) => {
     app.process.once('exit', () => resolve());
     app.process.kill(signal);

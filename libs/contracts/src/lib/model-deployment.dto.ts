@@ -75,6 +75,18 @@ export class ListModelsQueryDto {
   model?: string;
 }
 
+/** The model workflow's lookup: the deployments of one model in one environment (served from the cache). */
+export class ModelLookupQueryDto {
+  @ApiProperty({ enum: ENVIRONMENTS })
+  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  environment!: string;
+
+  @ApiProperty({ example: 'llama-2-7b' })
+  @IsString()
+  @Matches(MODEL_NAME_PATTERN, { message: MODEL_NAME_RULE.replace('modelName', 'model') })
+  model!: string;
+}
+
 /** One row of the model view: a deployment serving a model. */
 export interface ModelDeploymentView {
   serviceId: string;

@@ -39,9 +39,22 @@ export class StateDto {
   @IsIn(ADMIN_STATES as unknown as string[]) adminState!: AdminState;
 }
 
+/**
+ * Where a re-registered instance was before, when the re-registration moved it (service name,
+ * environment or models changed): consumers that index by those (the discovery cache) must also
+ * forget the old place.
+ */
+export class PreviousPlacement {
+  @Matches(SUBJECT_TOKEN_PATTERN) serviceName!: string;
+  @Matches(SUBJECT_TOKEN_PATTERN) environment!: string;
+  @IsArray() @IsString({ each: true }) models!: string[];
+}
+
 export class RegisteredEventData {
   @IsInt() @Min(1) revision!: number;
   @IsObject() @ValidateNested() @Type(() => InstancePayload) instance!: InstancePayload & ServiceInstanceView;
+  /** Only when the re-registration moved the instance; absent for a new one or an in-place update. */
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => PreviousPlacement) previous?: PreviousPlacement;
 }
 
 export class StatusChangedEventData {
@@ -57,6 +70,8 @@ export class DeregisteredEventData {
   @Matches(SUBJECT_TOKEN_PATTERN) serviceId!: string;
   @Matches(SUBJECT_TOKEN_PATTERN) serviceName!: string;
   @Matches(SUBJECT_TOKEN_PATTERN) environment!: string;
+  /** The models it served, so model-keyed consumers know what to forget (absent in events of older producers). */
+  @IsOptional() @IsArray() @IsString({ each: true }) models?: string[];
 }
 
 export interface RegistryEventDataByKind {

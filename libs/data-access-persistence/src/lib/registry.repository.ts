@@ -59,8 +59,17 @@ export class RegistryTransaction {
     return locked;
   }
 
+  /**
+   * Takes the revision writers' shared lock (held until commit) before `nextval`: the scan of the
+   * sub-select runs before the outer projection, so no revision is handed out unlocked. That is
+   * what lets {@link RegistryRepository.listAsOfRevision} tell when every revision up to N has committed.
+   */
   async nextRevision(): Promise<number> {
-    const [row] = await this.manager.query(`SELECT nextval('registry_revision_seq') AS revision`);
+    const [row] = await this.manager.query(
+      `SELECT nextval('registry_revision_seq') AS revision
+         FROM (SELECT pg_advisory_xact_lock_shared($1::int, $2::int) OFFSET 0) AS writer`,
+      REVISION_WRITERS_LOCK,
+    );
     return Number(row.revision);
   }
 
@@ -117,6 +126,20 @@ async function highestRevision(manager: EntityManager): Promise<number> {
   return Number(row.revision);
 }
 
+/**
+ * Shared by every transaction between its `nextval` and its end; a reader that can take it
+ * exclusively (for an instant) knows no revision is in flight. Two-int4 advisory keys: a space
+ * apart from the single-bigint keys of the instance and migration locks.
+ */
+const REVISION_WRITERS_LOCK = [7_357_002, 1];
+
+/** Rows read together with a revision they are complete up to (see {@link RegistryRepository.listAsOfRevision}). */
+export interface RevisionedRows {
+  /** Every change with a revision ≤ this is in `instances`; null when a writer was in flight (do not cache). */
+  revision: number | null;
+  instances: ServiceInstanceEntity[];
+}
+
 /** The registry of record: the only code that reads or writes its tables. */
 export class RegistryRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -140,6 +163,27 @@ export class RegistryRepository {
       const instances = await manager.find(ServiceInstanceEntity, { order: { serviceId: 'ASC' } });
       return { revision: await highestRevision(manager), instances };
     });
+  }
+
+  /**
+   * The matching instances and a revision R such that every change with revision ≤ R is in them,
+   * for the discovery cache's compare-and-set. The highest committed revision is not such an R:
+   * revisions are taken before commit, so revision 11 may be visible while 10 is still in flight.
+   * Instead: read the last revision handed out (the sequence, CACHE 1, read live), then check that
+   * no writer holds the revision lock (every revision up to it has committed or aborted, and a
+   * commit is visible before its locks are released), then read the rows. Both checks are one
+   * statement whose sub-select scan runs first, so the order is fixed. If a writer is in flight the
+   * rows are still right for this answer, only not safe to cache: revision is null.
+   */
+  async listAsOfRevision(filter: InstanceFilter): Promise<RevisionedRows> {
+    const [fence] = await this.dataSource.query(
+      `SELECT s.last_value::text AS allocated, s.is_called,
+              CASE WHEN pg_try_advisory_lock($1::int, $2::int) THEN pg_advisory_unlock($1::int, $2::int) ELSE false END AS quiet
+         FROM (SELECT last_value, is_called FROM registry_revision_seq OFFSET 0) AS s`,
+      REVISION_WRITERS_LOCK,
+    );
+    const instances = await this.list(filter);
+    return { revision: fence.quiet ? (fence.is_called ? Number(fence.allocated) : 0) : null, instances };
   }
 
   /** The highest committed revision, tombstones counted (not the sequence, which runs ahead of commits). */

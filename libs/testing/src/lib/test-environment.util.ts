@@ -11,6 +11,8 @@ export interface TestEnvironment {
   natsUrl: string;
   redisUrl: string;
   subjectPrefix: string;
+  /** Prefix of this suite's Redis keys (the apps' default for its subject prefix). */
+  redisKeyPrefix: string;
   dispose(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export async function createTestEnvironment(label = 'suite'): Promise<TestEnviro
     natsUrl: services.natsUrl,
     redisUrl: services.redisUrl,
     subjectPrefix: `t_${id}`,
+    redisKeyPrefix: `t_${id}:`,
     async dispose() {
       const client = new Client({ connectionString: services.databaseUrl });
       await client.connect();
