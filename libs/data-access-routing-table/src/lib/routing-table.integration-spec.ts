@@ -126,6 +126,18 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     expect(table.revision).toBe(5);
   });
 
+  it('waits for the registry when it starts first, then loads the snapshot', async () => {
+    const late = new SubjectSpace(`${env.subjectPrefix}late`);
+    const table = new RoutingTable({ nats, subjects: late, driftCheckIntervalMs: 0 });
+    tables.push(table);
+    const started = table.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const responder = nats.subscribe(late.snapshotCommand, (msg) => NatsClient.respondInChunks(msg, [{ revision: 7, instances: [instance('late-1', 7)] }]));
+    await started;
+    expect(table.get('late-1')).toMatchObject({ revision: 7 });
+    responder.unsubscribe();
+  });
+
   it('feeds heartbeat load figures to the instances it holds, and ignores invalid events', async () => {
     registry = { revision: 1, instances: [instance('e', 1)] };
     const table = await startTable();

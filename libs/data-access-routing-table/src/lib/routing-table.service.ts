@@ -90,7 +90,18 @@ export class RoutingTable {
     ];
     // The server must know the subscriptions before the snapshot is taken, or an event could fall between.
     await nats.connection.flush();
-    await this.resync();
+    // registry-api may start after us (or be restarting): wait for its snapshot, retrying.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.resync();
+        break;
+      } catch (error) {
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.logger.warn(`registry snapshot not available yet (attempt ${attempt}): ${describeError(error)}; retrying`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+      }
+    }
     nats.onReconnect(() => void this.resync().catch((error: Error) => this.logger.warn(`resync after reconnect failed: ${error.message}`)));
     const interval = this.options.driftCheckIntervalMs ?? 5000;
     if (interval > 0) {
@@ -308,4 +319,10 @@ function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'servic
     load: { ...v.load, ...load },
     lastHeartbeatAt,
   };
+}
+
+/** NATS reports "no responders" as a bare 503. */
+function describeError(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return e.code === '503' ? 'no registry-api is answering registry.cmd.snapshot' : e.message ?? String(error);
 }
