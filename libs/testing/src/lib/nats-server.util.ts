@@ -15,12 +15,27 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+export interface PrivateNatsServerOptions {
+  /**
+   * A nats-server config file (`-c`), e.g. `deploy/nats/…` with users and permissions. The listen
+   * address, port and JetStream store are still given on the command line, which wins over the file.
+   */
+  configFile?: string;
+}
+
 /** A private nats-server with JetStream; `start()` after `stop()` keeps its store (streams survive). */
 export class PrivateNatsServer extends PrivateServer {
   private readonly storeDir = mkdtempSync(join(tmpdir(), 'sb-nats-'));
 
-  static async start(): Promise<PrivateNatsServer> {
-    const server = new PrivateNatsServer(await freePort());
+  private constructor(
+    port: number,
+    private readonly options: PrivateNatsServerOptions,
+  ) {
+    super(port);
+  }
+
+  static async start(options: PrivateNatsServerOptions = {}): Promise<PrivateNatsServer> {
+    const server = new PrivateNatsServer(await freePort(), options);
     await server.start();
     return server;
   }
@@ -30,7 +45,8 @@ export class PrivateNatsServer extends PrivateServer {
   }
 
   protected command(): [string, string[]] {
-    return [NATS_SERVER_BIN, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir]];
+    const config = this.options.configFile ? ['-c', this.options.configFile] : [];
+    return [NATS_SERVER_BIN, [...config, '-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir]];
   }
 
   protected ready(): Promise<void> {
