@@ -1,1 +1,2 @@
 export * from './lib/env.config';
+export * from './lib/app-env.config';

@@ -1,23 +1,10 @@
-import { IsBoolean, IsIn, IsInt, IsNumber, IsString, Matches, Max, Min, MinLength } from 'class-validator';
-import { BooleanFromEnv, Secret } from '@switchboard/config';
+import { IsBoolean, IsInt, IsNumber, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { BooleanFromEnv, IsOneOf, NatsEnv, Secret } from '@switchboard/config';
 import { ENVIRONMENTS } from '@switchboard/contracts';
 
 /** Every variable health-prober reads, validated once at boot. Check defaults apply unless an instance overrides them. */
-export class HealthProberConfig {
-  @IsIn(['development', 'production', 'test'])
-  NODE_ENV: string = 'development';
-
-  @IsString()
-  HOST: string = '0.0.0.0';
-
-  @IsInt() @Min(0) @Max(65535)
-  PORT: number = 3014;
-
-  @IsString()
-  NATS_URL: string = 'nats://127.0.0.1:4222';
-
-  @Matches(/^[A-Za-z0-9_-]*$/, { message: 'SUBJECT_PREFIX may hold only letters, digits, "_" and "-"' })
-  SUBJECT_PREFIX: string = '';
+export class HealthProberConfig extends NatsEnv {
+  override PORT: number = 3014;
 
   /** registry-api, where each prober replica registers itself (replicas find each other there). */
   @Matches(/^https?:\/\//, { message: 'REGISTRY_URL must be an http(s) URL' })
@@ -27,7 +14,7 @@ export class HealthProberConfig {
   REGISTRY_TOKEN: string = 'dev-registry-token';
 
   /** The environment this replica registers itself in; it probes instances of every environment. */
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `PROBER_ENVIRONMENT must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   PROBER_ENVIRONMENT: string = 'development';
 
   /** Host other replicas and the registry reach this replica on (its own /health is probed too). */
@@ -85,7 +72,4 @@ export class HealthProberConfig {
 
   @IsInt() @Min(100) @Max(600_000)
   DRIFT_CHECK_INTERVAL_MS: number = 5000;
-
-  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-  LOG_LEVEL: string = 'info';
 }

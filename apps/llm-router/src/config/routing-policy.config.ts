@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
+import { IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
+import { IsOneOf } from '@switchboard/config';
 
 export const STRATEGIES = ['p2c', 'round-robin', 'least-outstanding', 'affinity'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -14,7 +15,7 @@ export class TimeoutsPolicy {
 }
 
 export class ModelPolicy {
-  @IsOptional() @IsIn(STRATEGIES as unknown as string[]) strategy?: Strategy;
+  @IsOptional() @IsOneOf(STRATEGIES) strategy?: Strategy;
   /** Session affinity: the header whose value picks the instance (else the body's `user`). */
   @IsOptional() @IsString() affinityHeader?: string;
   @IsOptional() @IsObject() @ValidateNested() @Type(() => TimeoutsPolicy) timeouts?: TimeoutsPolicy;

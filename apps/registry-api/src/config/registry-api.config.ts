@@ -1,20 +1,13 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
-import { BooleanFromEnv, Secret } from '@switchboard/config';
+import { IsBoolean, IsInt, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { BooleanFromEnv, RedisEnv, Secret } from '@switchboard/config';
 
 /** Development defaults, documented in the README; refused when NODE_ENV=production. */
 export const DEV_REGISTRY_TOKEN = 'dev-registry-token';
 export const DEV_ADMIN_TOKEN = 'dev-admin-token';
 
 /** Every variable registry-api reads, validated once at boot. */
-export class RegistryApiConfig {
-  @IsIn(['development', 'production', 'test'])
-  NODE_ENV: string = 'development';
-
-  @IsString()
-  HOST: string = '0.0.0.0';
-
-  @IsInt() @Min(0) @Max(65535)
-  PORT: number = 3013;
+export class RegistryApiConfig extends RedisEnv {
+  override PORT: number = 3013;
 
   @Secret()
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
@@ -26,13 +19,6 @@ export class RegistryApiConfig {
   /** Create the database if it does not exist (convenient in development; set false where the role may not CREATE DATABASE). */
   @BooleanFromEnv() @IsBoolean()
   DATABASE_CREATE_IF_MISSING: boolean = true;
-
-  @IsString()
-  NATS_URL: string = 'nats://127.0.0.1:4222';
-
-  /** Prefix for every subject and the stream name; isolates deployments sharing one NATS. */
-  @Matches(/^[A-Za-z0-9_-]*$/, { message: 'SUBJECT_PREFIX may hold only letters, digits, "_" and "-"' })
-  SUBJECT_PREFIX: string = '';
 
   @Secret() @IsString() @MinLength(8)
   REGISTRY_TOKEN: string = DEV_REGISTRY_TOKEN;
@@ -67,34 +53,17 @@ export class RegistryApiConfig {
   @IsInt() @Min(100) @Max(600_000)
   PROBER_REQUEST_TIMEOUT_MS: number = 30_000;
 
-  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-  LOG_LEVEL: string = 'info';
-
   /** The discovery cache (cache-aside; cache-invalidator keeps it coherent). Off: every read goes to PostgreSQL. */
   @BooleanFromEnv() @IsBoolean()
   CACHE_ENABLED: boolean = true;
-
-  /** May carry a password. */
-  @Secret()
-  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
-  REDIS_URL: string = 'redis://127.0.0.1:6379';
-
-  /** Prepended to every cache key; unset, it is `<SUBJECT_PREFIX>:` when a subject prefix is set (same isolation), else empty. */
-  @IsOptional()
-  @Matches(/^[A-Za-z0-9_:.-]*$/, { message: 'REDIS_KEY_PREFIX may hold only letters, digits and "_", ":", ".", "-"' })
-  REDIS_KEY_PREFIX?: string = undefined;
 
   /** A safety net only: entries are replaced on every event. */
   @IsInt() @Min(1) @Max(86_400)
   CACHE_TTL_SECONDS: number = 120;
 
-  /** A slower Redis command fails and the read goes to PostgreSQL. */
+  /** A slower Redis command fails and the read goes to PostgreSQL, so it is short. */
   @IsInt() @Min(10) @Max(10_000)
-  REDIS_COMMAND_TIMEOUT_MS: number = 100;
-
-  get redisKeyPrefix(): string {
-    return this.REDIS_KEY_PREFIX ?? (this.SUBJECT_PREFIX ? `${this.SUBJECT_PREFIX}:` : '');
-  }
+  override REDIS_COMMAND_TIMEOUT_MS: number = 100;
 }
 
 /** Rules across variables, applied after each variable is valid on its own. */

@@ -1,16 +1,31 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
+import { IsIn, validateSync, ValidationError, ValidationOptions } from 'class-validator';
 
 const SECRET_KEYS = Symbol('switchboard:secretKeys');
 
 /** Marks an env property as a secret: `redactedConfig` masks it so it never reaches a log line. */
 export function Secret(): PropertyDecorator {
   return (target, key) => {
-    const keys: Set<string | symbol> = Reflect.getMetadata(SECRET_KEYS, target) ?? new Set();
+    // A copy: the inherited set belongs to the base class, shared by every app that extends it.
+    const keys = new Set<string | symbol>(Reflect.getMetadata(SECRET_KEYS, target) ?? []);
     keys.add(key);
     Reflect.defineMetadata(SECRET_KEYS, keys, target);
   };
+}
+
+/** `@IsIn` for a readonly tuple of string literals (`as const`), without casting it; the message lists the values. */
+export function IsOneOf(values: readonly string[], options?: ValidationOptions): PropertyDecorator {
+  return IsIn(values, { message: `$property must be one of: ${values.join(', ')}`, ...options });
+}
+
+/** An env class with rules across its variables (`BaseAppEnv` and its subclasses). */
+interface CrossFieldRules {
+  crossFieldProblems(): string[];
+}
+
+function hasCrossFieldRules(config: object): config is CrossFieldRules {
+  return typeof (config as Partial<CrossFieldRules>).crossFieldProblems === 'function';
 }
 
 export class ConfigValidationError extends Error {
@@ -26,7 +41,8 @@ function describe(errors: ValidationError[]): string[] {
 /**
  * Builds and validates one app's env class, once, at boot. Unset variables keep the class's
  * defaults; a bad one stops the app with a message naming the variable.
- * `afterValidate` adds cross-field rules (e.g. "no default tokens in production").
+ * Cross-field rules come from the class's `crossFieldProblems()` (e.g. NATS credentials in
+ * production) and from `afterValidate` (e.g. "no default tokens in production").
  */
 export function loadConfig<T extends object>(
   cls: new () => T,
@@ -37,7 +53,10 @@ export function loadConfig<T extends object>(
   const plain = Object.fromEntries(known.filter((k) => env[k] !== undefined && env[k] !== '').map((k) => [k, env[k]]));
   const config = plainToInstance(cls, plain, { enableImplicitConversion: true, exposeDefaultValues: true });
   const problems = describe(validateSync(config, { whitelist: false }));
-  if (!problems.length && afterValidate) problems.push(...afterValidate(config));
+  if (!problems.length) {
+    if (hasCrossFieldRules(config)) problems.push(...config.crossFieldProblems());
+    if (afterValidate) problems.push(...afterValidate(config));
+  }
   if (problems.length) throw new ConfigValidationError(problems);
   return config;
 }

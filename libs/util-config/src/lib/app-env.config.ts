@@ -1,0 +1,107 @@
+import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { BooleanFromEnv, IsOneOf, Secret } from './env.config';
+
+export const NODE_ENVS = ['development', 'production', 'test'] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * What every app reads. An app's env class extends {@link NatsEnv} or {@link RedisEnv} (which
+ * include this) and overrides the defaults that differ, e.g. `override PORT: number = 3013;` —
+ * class inheritance keeps the decorators; redeclaring a property WITH decorators replaces them.
+ */
+export class BaseAppEnv {
+  @IsOneOf(NODE_ENVS)
+  NODE_ENV: NodeEnv = 'development';
+
+  @IsString()
+  HOST: string = '0.0.0.0';
+
+  /** Each app overrides the default with its own documented port. */
+  @IsInt() @Min(0) @Max(65535)
+  PORT: number = 3000;
+
+  @IsOneOf(LOG_LEVELS)
+  LOG_LEVEL: string = 'info';
+
+  get isProduction(): boolean {
+    return this.NODE_ENV === 'production';
+  }
+
+  /**
+   * Rules across variables, applied by `loadConfig` after each variable is valid on its own; each
+   * problem names its variable. Subclasses add theirs to `super.crossFieldProblems()`.
+   */
+  crossFieldProblems(): string[] {
+    return [];
+  }
+}
+
+/** The NATS connection: servers, subject space and credentials (every app uses NATS). */
+export class NatsEnv extends BaseAppEnv {
+  /** Comma-separated servers. May carry `user:pass@`: logged only through `redactUrls`. */
+  @IsString()
+  NATS_URL: string = 'nats://127.0.0.1:4222';
+
+  /** Prefix for every subject and the stream name; isolates deployments sharing one NATS. */
+  @Matches(/^[A-Za-z0-9_-]*$/, { message: 'SUBJECT_PREFIX may hold only letters, digits, "_" and "-"' })
+  SUBJECT_PREFIX: string = '';
+
+  /** With NATS_PASSWORD: user/password authentication. */
+  @IsOptional() @IsString()
+  NATS_USER?: string = undefined;
+
+  @Secret() @IsOptional() @IsString()
+  NATS_PASSWORD?: string = undefined;
+
+  @Secret() @IsOptional() @IsString()
+  NATS_TOKEN?: string = undefined;
+
+  /** Path of an nkey seed file (`SU…`). */
+  @IsOptional() @IsString()
+  NATS_NKEY_SEED_FILE?: string = undefined;
+
+  /** Path of a JWT credentials file (`.creds`: user JWT + nkey seed). */
+  @IsOptional() @IsString()
+  NATS_CREDS?: string = undefined;
+
+  /** CA bundle that signs the server's certificate (PEM file). */
+  @IsOptional() @IsString()
+  NATS_TLS_CA?: string = undefined;
+
+  /** Client certificate for mutual TLS (PEM file), with NATS_TLS_KEY. */
+  @IsOptional() @IsString()
+  NATS_TLS_CERT?: string = undefined;
+
+  @IsOptional() @IsString()
+  NATS_TLS_KEY?: string = undefined;
+
+  /** In production, connect without credentials or to a server that does not require auth only when this is true. */
+  @BooleanFromEnv() @IsBoolean()
+  NATS_ALLOW_ANONYMOUS: boolean = false;
+}
+
+/** The Redis connection (the discovery cache); its apps use NATS too, hence the one line of inheritance. */
+export class RedisEnv extends NatsEnv {
+  /** May carry a password. */
+  @Secret()
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL: string = 'redis://127.0.0.1:6379';
+
+  /**
+   * Prepended to every cache key, and must be the same in registry-api and cache-invalidator;
+   * unset, it is `<SUBJECT_PREFIX>:` when a subject prefix is set (same isolation), else empty.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:.-]*$/, { message: 'REDIS_KEY_PREFIX may hold only letters, digits and "_", ":", ".", "-"' })
+  REDIS_KEY_PREFIX?: string = undefined;
+
+  /** A slower Redis command fails; apps override the default to fit what a failure costs them. */
+  @IsInt() @Min(10) @Max(60_000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 500;
+
+  get redisKeyPrefix(): string {
+    return this.REDIS_KEY_PREFIX ?? (this.SUBJECT_PREFIX ? `${this.SUBJECT_PREFIX}:` : '');
+  }
+}
