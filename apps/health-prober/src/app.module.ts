@@ -22,6 +22,7 @@ export class AppModule {
           subjectPrefix: config.SUBJECT_PREFIX,
           connectionName: 'health-prober',
           driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
+          eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
         }),
       ],
       controllers: [HealthController],

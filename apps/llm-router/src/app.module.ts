@@ -34,6 +34,7 @@ export class AppModule implements OnModuleInit {
           subjectPrefix: config.SUBJECT_PREFIX,
           connectionName: 'llm-router',
           driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
+          eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
         }),
       ],
       controllers: [CompletionsController, HealthController],

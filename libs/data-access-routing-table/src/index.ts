@@ -1,2 +1,3 @@
 export * from './lib/routing-table.service';
 export * from './lib/routing-table.module';
+export * from './lib/revision-guard.util';

@@ -1,6 +1,7 @@
 import { buildRegistryEvent, RegistrySnapshot, ServiceInstanceView, SubjectSpace } from '@switchboard/contracts';
 import { encodeJson, NatsClient } from '@switchboard/messaging';
 import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
+import { RevisionRejectReason } from './revision-guard.util';
 import { RoutingTable } from './routing-table.service';
 
 /**
@@ -32,18 +33,18 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
       ...patch,
     }) as ServiceInstanceView;
 
-  function publish(kind: 'registered' | 'statusChanged' | 'deregistered', view: ServiceInstanceView): void {
+  function publish(kind: 'registered' | 'statusChanged' | 'deregistered', view: ServiceInstanceView, via: NatsClient = nats): void {
     const data =
       kind === 'deregistered'
         ? { revision: view.revision, serviceId: view.serviceId, serviceName: view.serviceName, environment: view.environment }
         : kind === 'statusChanged'
           ? { revision: view.revision, instance: view, from: { status: 'healthy', adminState: 'enabled' }, to: { status: view.status, adminState: view.adminState } }
           : { revision: view.revision, instance: view };
-    nats.publish(subjects.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
+    via.publish(subjects.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
   }
 
-  async function startTable(driftCheckIntervalMs = 0): Promise<RoutingTable> {
-    const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs });
+  async function startTable(driftCheckIntervalMs = 0, onRejected?: (reason: RevisionRejectReason) => void): Promise<RoutingTable> {
+    const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs, onRejected });
     tables.push(table);
     await table.start();
     return table;
@@ -124,6 +125,63 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     await waitFor(() => table.get('d')?.status === 'offline', 5000, 'the drift check to resync');
     expect(table.stats.resyncs).toBe(2);
     expect(table.revision).toBe(5);
+  });
+
+  describe('forged events (anyone who can publish on the open bus)', () => {
+    let attacker: NatsClient;
+    beforeAll(async () => {
+      attacker = await NatsClient.connect({ servers: env.natsUrl, name: 'attacker' });
+    });
+    afterAll(async () => {
+      await attacker.close();
+    });
+
+    it('rejects an event with a revision far ahead of the registry: traffic stays on the real instance and later real changes still apply', async () => {
+      registry = { revision: 5, instances: [instance('real', 5)] };
+      const rejected: RevisionRejectReason[] = [];
+      const table = await startTable(0, (reason) => rejected.push(reason));
+
+      publish('registered', instance('real', 1_000_000, { internalUrl: 'http://attacker.example:8000' }), attacker);
+      await waitFor(() => rejected.length === 1, 5000, 'the forged event to be rejected');
+      expect(rejected).toEqual(['ahead_of_registry']);
+      expect(table.stats.eventsRejected).toBe(1);
+      expect(table.routable('production', 'llama-2-7b').map((i) => i.internalUrl)).toEqual(['http://real:8000']);
+
+      registry = { revision: 6, instances: [instance('real', 6, { status: 'degraded' })] };
+      publish('statusChanged', instance('real', 6, { status: 'degraded' }));
+      await waitFor(() => table.get('real')?.status === 'degraded', 5000, 'the real status change');
+      expect(table.get('real')).toMatchObject({ internalUrl: 'http://real:8000', revision: 6 });
+    });
+
+    it('applies an event far ahead of what it knew once the registry confirms it has reached that revision', async () => {
+      registry = { revision: 5, instances: [instance('busy', 5)] };
+      const rejected: RevisionRejectReason[] = [];
+      const table = await startTable(0, (reason) => rejected.push(reason));
+      // Thousands of writes elsewhere since the snapshot, and this instance's real change among them.
+      registry = { revision: 4000, instances: [instance('busy', 3000, { status: 'unhealthy' })] };
+      publish('statusChanged', instance('busy', 3000, { status: 'unhealthy' }));
+      await waitFor(() => table.get('busy')?.status === 'unhealthy', 5000, 'the confirmed event');
+      expect(rejected).toEqual([]);
+    });
+
+    it('heals a forged event slightly ahead of the registry at the next drift check, so real changes apply again', async () => {
+      registry = { revision: 5, instances: [instance('real', 5)] };
+      const rejected: RevisionRejectReason[] = [];
+      const table = await startTable(100, (reason) => rejected.push(reason));
+
+      // Within the plausible window: applied at once, until the drift check sees the registry never issued it.
+      publish('registered', instance('real', 50, { internalUrl: 'http://attacker.example:8000' }), attacker);
+      publish('deregistered', instance('other', 60), attacker);
+      await waitFor(() => rejected.includes('table_ahead_of_registry'), 5000, 'the drift check to find the table ahead');
+      await waitFor(() => table.get('real')?.internalUrl === 'http://real:8000', 5000, 'the fresh snapshot');
+      expect(table.revision).toBe(5);
+
+      registry = { revision: 7, instances: [instance('real', 6, { status: 'degraded' }), instance('other', 7)] };
+      publish('statusChanged', instance('real', 6, { status: 'degraded' }));
+      publish('registered', instance('other', 7));
+      await waitFor(() => table.get('real')?.status === 'degraded' && table.get('other'), 5000, 'the real changes after the heal');
+      expect(table.routable('production', 'llama-2-7b').map((i) => i.internalUrl).sort()).toEqual(['http://other:8000', 'http://real:8000']);
+    });
   });
 
   it('waits for the registry when it starts first, then loads the snapshot', async () => {

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
+import { Counter, metricsRegistry } from '@switchboard/observability';
 import { RoutingTable } from './routing-table.service';
 
 export interface RoutingTableModuleOptions {
@@ -9,6 +10,18 @@ export interface RoutingTableModuleOptions {
   /** NATS connection name (the app's). */
   connectionName: string;
   driftCheckIntervalMs?: number;
+  /** `EVENT_REVISION_MAX_AHEAD`: see RoutingTableOptions.eventRevisionMaxAhead. */
+  eventRevisionMaxAhead?: number;
+}
+
+const REJECTED_METRIC = 'routing_table_events_rejected_total';
+
+/** One series for every app holding a table (router, prober), whatever registers it first. */
+function rejectedCounter(): Counter<'reason'> {
+  return (
+    (metricsRegistry.getSingleMetric(REJECTED_METRIC) as Counter<'reason'> | undefined) ??
+    new Counter({ name: REJECTED_METRIC, help: 'Registry events not applied because the registry did not confirm their revision (forged?), by reason', labelNames: ['reason'] })
+  );
 }
 
 /**
@@ -33,7 +46,15 @@ export class RoutingTableModule implements OnApplicationShutdown {
           provide: RoutingTable,
           inject: [NatsClient, SubjectSpace],
           useFactory: async (nats: NatsClient, subjects: SubjectSpace) => {
-            const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs: options.driftCheckIntervalMs, logger: new Logger(RoutingTable.name) });
+            const rejected = rejectedCounter();
+            const table = new RoutingTable({
+              nats,
+              subjects,
+              driftCheckIntervalMs: options.driftCheckIntervalMs,
+              eventRevisionMaxAhead: options.eventRevisionMaxAhead,
+              logger: new Logger(RoutingTable.name),
+              onRejected: (reason) => rejected.inc({ reason }),
+            });
             await table.start();
             return table;
           },

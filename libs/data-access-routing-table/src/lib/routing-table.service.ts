@@ -12,6 +12,7 @@ import {
   SubjectSpace,
 } from '@switchboard/contracts';
 import { decodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from './revision-guard.util';
 
 /** What a router (or an SDK) needs of an instance to send it traffic. */
 export interface RoutedInstance {
@@ -42,13 +43,22 @@ export interface RoutingTableOptions {
   /** How often to compare our highest revision with the registry's (cheap request). 0 disables. */
   driftCheckIntervalMs?: number;
   snapshotTimeoutMs?: number;
+  /**
+   * An event further than this past the highest revision known to be real waits for the registry to
+   * confirm it (see RevisionGuard). Default 1000.
+   */
+  eventRevisionMaxAhead?: number;
   logger?: RoutingTableLogger;
+  /** Each event rejected as not issued by the registry, and each drift check that found the table ahead of it. */
+  onRejected?: (reason: RevisionRejectReason) => void;
 }
 
 export interface RoutingTableStats {
   eventsApplied: number;
   eventsIgnored: number;
   invalidEvents: number;
+  /** Events not confirmed by the registry (forged?), and tables found ahead of the registry. */
+  eventsRejected: number;
   resyncs: number;
   heartbeats: number;
 }
@@ -75,10 +85,20 @@ export class RoutingTable {
   private resyncing?: Promise<void>;
   private readonly listeners = new Set<() => void>();
   private readonly logger: RoutingTableLogger;
-  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, resyncs: 0, heartbeats: 0 };
+  private readonly guard: RevisionGuard;
+  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, eventsRejected: 0, resyncs: 0, heartbeats: 0 };
 
   constructor(private readonly options: RoutingTableOptions) {
     this.logger = options.logger ?? silent;
+    this.guard = new RevisionGuard({
+      maxAhead: options.eventRevisionMaxAhead ?? DEFAULT_EVENT_REVISION_MAX_AHEAD,
+      askRegistry: async () => (await options.nats.request<{ revision: number }>(options.subjects.revisionCommand, {}, 2000)).revision,
+      logger: this.logger,
+      onReject: (reason) => {
+        this.stats.eventsRejected++;
+        options.onRejected?.(reason);
+      },
+    });
   }
 
   /** Subscribes, loads the snapshot, and starts the drift check. Resolves when the table is usable. */
@@ -186,7 +206,8 @@ export class RoutingTable {
         this.options.snapshotTimeoutMs ?? 10_000,
       );
       this.replace(fresh, revision);
-      for (const event of this.buffer) this.apply(event);
+      this.guard.observe(revision);
+      for (const event of this.buffer) this.admit(event);
       this.stats.resyncs++;
       this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}`);
     } finally {
@@ -194,14 +215,25 @@ export class RoutingTable {
     }
   }
 
-  /** Compares with the registry's highest revision; a gap that outlives in-flight events means we missed one. */
+  /**
+   * Compares with the registry's highest revision. Behind it, by a gap that outlives in-flight events:
+   * we missed one. Ahead of it: we applied a revision the registry never issued (a forged event that
+   * was within the plausible window); either way a fresh snapshot replaces the table.
+   */
   async checkDrift(): Promise<boolean> {
-    const { nats, subjects } = this.options;
-    const remote = await nats.request<{ revision: number }>(subjects.revisionCommand, {}, 2000);
-    if (remote.revision <= this.highest) return false;
+    // Every event applied before the request is sent was committed before it is answered.
+    const before = this.highest;
+    const remote = await this.guard.registryRevision();
+    if (before > remote) {
+      this.guard.reject('table_ahead_of_registry', before);
+      this.logger.warn(`routing table ahead of the registry (${before} > ${remote}): it applied an event the registry never issued; taking a fresh snapshot`);
+      await this.resync();
+      return true;
+    }
+    if (remote <= this.highest) return false;
     await new Promise((r) => setTimeout(r, 250));
-    if (remote.revision <= this.highest) return false;
-    this.logger.warn(`routing table behind the registry (${this.highest} < ${remote.revision}); taking a fresh snapshot`);
+    if (remote <= this.highest) return false;
+    this.logger.warn(`routing table behind the registry (${this.highest} < ${remote}); taking a fresh snapshot`);
     await this.resync();
     return true;
   }
@@ -216,7 +248,22 @@ export class RoutingTable {
       return;
     }
     if (this.buffer) this.buffer.push(parsed);
-    else this.apply(parsed);
+    else this.admit(parsed);
+  }
+
+  /** Applies a plausible event at once; one implausibly far ahead only once the registry confirms it. */
+  private admit(parsed: ParsedRegistryEvent): void {
+    const revision = parsed.event.data.revision;
+    if (this.guard.plausible(revision)) {
+      this.apply(parsed);
+      return;
+    }
+    void this.guard.verify(revision).then((verdict) => {
+      if (!verdict.ok) return;
+      // A resync started meanwhile: its buffer keeps the order with the snapshot.
+      if (this.buffer) this.buffer.push(parsed);
+      else this.apply(parsed);
+    });
   }
 
   private onHeartbeat(msg: Msg): void {
@@ -275,9 +322,12 @@ export class RoutingTable {
       }
     }
     this.byModel = byModel;
+    // A tombstone newer than the snapshot was never issued by the registry (forged): it would hide a real re-registration.
+    for (const [id, tombstone] of this.tombstones) if (tombstone > revision) this.tombstones.delete(id);
     // Gone while we were not looking: remember them as deleted at the snapshot's revision.
     for (const id of previous) if (!this.instances.has(id)) this.tombstones.set(id, revision);
-    this.highest = Math.max(this.highest, revision);
+    // The snapshot is the truth, also when the table held a higher (forged) revision.
+    this.highest = revision;
     this.notify();
   }
 
