@@ -3,10 +3,11 @@ import { ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ENVIRONMENTS, ListModelsQueryDto, ModelSelectorDto, RegisterModelDto } from '@switchboard/contracts';
 import { RequireToken } from '../auth/token.guard';
-import { DiscoveryService } from './discovery.service';
-import { ModelLookupQuery, ModelLookupQueryPipe } from './query-params.util';
-import { RegistryService } from './registry.service';
-import { Traceparent } from './traceparent.util';
+import { RegistryQueries } from '../queries/registry-queries.service';
+import { DiscoveryService } from '../registry/discovery.service';
+import { ModelLookupQuery, ModelLookupQueryPipe } from '../registry/query-params.util';
+import { Traceparent } from '../registry/traceparent.util';
+import { ModelRegistryService } from './model-registry.service';
 
 /**
  * The model view of the same registry (the vLLM model workflow): a model deployment is an
@@ -16,7 +17,8 @@ import { Traceparent } from './traceparent.util';
 @Controller('api/v2/services/registry/models')
 export class ModelsController {
   constructor(
-    private readonly registry: RegistryService,
+    private readonly models: ModelRegistryService,
+    private readonly queries: RegistryQueries,
     private readonly discovery: DiscoveryService,
   ) {}
 
@@ -25,7 +27,7 @@ export class ModelsController {
   @ApiSecurity('registry-token')
   @ApiOperation({ summary: 'Register a model deployment (endpoint defaults to {model}-{env}.{namespace}.svc.cluster.local:8000)' })
   async register(@Body() dto: RegisterModelDto, @Traceparent() trace: string, @Res({ passthrough: true }) reply: FastifyReply) {
-    const result = await this.registry.registerModel(dto, trace);
+    const result = await this.models.register(dto, trace);
     void reply.status(result.created && !result.dryRun ? 201 : 200);
     return { success: true, ...result };
   }
@@ -43,7 +45,7 @@ export class ModelsController {
   @Get()
   @ApiOperation({ summary: 'List model deployments (filters: environment, status, model)' })
   async list(@Query() query: ListModelsQueryDto) {
-    const models = await this.registry.listModels(query);
+    const models = await this.queries.listModels(query);
     return { success: true, count: models.length, models };
   }
 
@@ -52,7 +54,7 @@ export class ModelsController {
   @RequireToken('registry')
   @ApiSecurity('registry-token')
   async enable(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
-    return { success: true, models: await this.registry.setModelAdminState(dto.modelName, dto.environment, 'enabled', trace) };
+    return { success: true, models: await this.models.setAdminState(dto.modelName, dto.environment, 'enabled', trace) };
   }
 
   @Post('disable')
@@ -60,7 +62,7 @@ export class ModelsController {
   @RequireToken('registry')
   @ApiSecurity('registry-token')
   async disable(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
-    return { success: true, models: await this.registry.setModelAdminState(dto.modelName, dto.environment, 'disabled', trace) };
+    return { success: true, models: await this.models.setAdminState(dto.modelName, dto.environment, 'disabled', trace) };
   }
 
   @Post('deregister')
@@ -69,6 +71,6 @@ export class ModelsController {
   @ApiSecurity('registry-token')
   @ApiOperation({ summary: 'Remove every deployment of the model in the environment (deregistered events, tombstones)' })
   async deregister(@Body() dto: ModelSelectorDto, @Traceparent() trace: string) {
-    return { success: true, deregistered: await this.registry.deregisterModel(dto.modelName, dto.environment, trace) };
+    return { success: true, deregistered: await this.models.deregister(dto.modelName, dto.environment, trace) };
   }
 }

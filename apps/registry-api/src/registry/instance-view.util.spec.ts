@@ -1,5 +1,5 @@
 import { internalUrlOf } from './instance-view.util';
-import { modelServiceName } from './registry.service';
+import { modelServiceName } from '../models/model-fields.util';
 
 describe('instance views', () => {
   it('generates internalUrl as http://{vmIp}:{internalPort}, bracketing IPv6', () => {

@@ -3,7 +3,8 @@ import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSp
 import { childTraceparent, decodeJson, encodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
 import { SUBJECTS } from '../registry-api.tokens';
 import { RegistryException } from './registry.exception';
-import { RegistryService } from './registry.service';
+import { RegistryQueries } from '../queries/registry-queries.service';
+import { InstanceRegistryService } from './instance-registry.service';
 
 const CHUNK_BYTES = 512 * 1024;
 
@@ -24,13 +25,14 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
 
   constructor(
     private readonly nats: NatsClient,
-    private readonly registry: RegistryService,
+    private readonly registry: InstanceRegistryService,
+    private readonly queries: RegistryQueries,
     @Inject(SUBJECTS) private readonly subjects: SubjectSpace,
   ) {}
 
   onApplicationBootstrap(): void {
     this.answerInChunks(this.subjects.snapshotCommand);
-    this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.registry.highestRevision() }));
+    this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.queries.highestRevision() }));
     this.answer(this.subjects.reportHealthCommand, async (msg) => {
       const command = validated(ReportHealthDto, msg);
       const result = await this.registry.updateStatus(command.serviceId, { status: command.status, reason: command.reason }, traceOf(msg));
@@ -60,7 +62,7 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
    */
   private answerInChunks(subject: string): void {
     this.listen(subject, async (msg) => {
-      const { revision, instances } = await this.registry.snapshot();
+      const { revision, instances } = await this.queries.snapshot();
       const chunks: { revision: number; instances: unknown[] }[] = [];
       let current: unknown[] = [];
       let bytes = 0;

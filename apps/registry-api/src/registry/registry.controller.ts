@@ -3,10 +3,12 @@ import { ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiSecurity, ApiTags } fro
 import type { FastifyReply } from 'fastify';
 import { ENVIRONMENTS, HeartbeatDto, ListServicesQueryDto, RegisterServiceDto, UpdateStatusDto } from '@switchboard/contracts';
 import { RequireToken } from '../auth/token.guard';
+import { RestHeartbeatService } from '../heartbeat/rest-heartbeat.service';
+import { RegistryQueries } from '../queries/registry-queries.service';
 import { DiscoveryService } from './discovery.service';
+import { InstanceRegistryService } from './instance-registry.service';
 import { ServiceIdPipe, ServiceNamePipe } from './path-params.util';
 import { DiscoverQuery, DiscoverQueryPipe } from './query-params.util';
-import { RegistryService } from './registry.service';
 import { Traceparent } from './traceparent.util';
 
 /** The REST API of the reference registry guide, at its paths and with its shapes. */
@@ -14,7 +16,9 @@ import { Traceparent } from './traceparent.util';
 @Controller('api/v2/services/registry')
 export class RegistryController {
   constructor(
-    private readonly registry: RegistryService,
+    private readonly registry: InstanceRegistryService,
+    private readonly queries: RegistryQueries,
+    private readonly heartbeats: RestHeartbeatService,
     private readonly discovery: DiscoveryService,
   ) {}
 
@@ -31,14 +35,14 @@ export class RegistryController {
   @Get('services')
   @ApiOperation({ summary: 'List instances (filters: serviceName, environment, status, capability)' })
   async list(@Query() query: ListServicesQueryDto) {
-    const services = await this.registry.list(query);
+    const services = await this.queries.list(query);
     return { success: true, count: services.length, services };
   }
 
   @Get('services/:serviceId')
   @ApiParam({ name: 'serviceId' })
   async get(@Param('serviceId', ServiceIdPipe) serviceId: string) {
-    return { success: true, service: await this.registry.get(serviceId) };
+    return { success: true, service: await this.queries.get(serviceId) };
   }
 
   @Get('discover/:serviceName')
@@ -53,7 +57,7 @@ export class RegistryController {
   @RequireToken('registry')
   @ApiSecurity('registry-token')
   async heartbeat(@Param('serviceId', ServiceIdPipe) serviceId: string, @Body() dto: HeartbeatDto, @Traceparent() trace: string) {
-    return { success: true, ...(await this.registry.heartbeat(serviceId, dto, trace)) };
+    return { success: true, ...(await this.heartbeats.heartbeat(serviceId, dto, trace)) };
   }
 
   @Put(':serviceId/status')
@@ -65,19 +69,10 @@ export class RegistryController {
     return { success: true, changed: result.changed, service: result.instance };
   }
 
-  @Post('health-checks')
-  @HttpCode(200)
-  @RequireToken('admin')
-  @ApiSecurity('admin-token')
-  @ApiOperation({ summary: 'Run a round of health checks now (answered by health-prober)' })
-  async runHealthChecks() {
-    return { success: true, summary: await this.registry.runHealthChecks() };
-  }
-
   @Get('snapshot')
   @ApiOperation({ summary: 'Every instance plus the highest revision (also on NATS registry.cmd.snapshot)' })
   async snapshot() {
-    return { success: true, ...(await this.registry.snapshot()) };
+    return { success: true, ...(await this.queries.snapshot()) };
   }
 
   @Delete('services/:serviceId')

@@ -49,6 +49,14 @@ export class RegistryException extends Error {
       errors,
     );
   }
+
+  static instanceNotFound(serviceId: string): RegistryException {
+    return new RegistryException(RegistryErrorCode.InstanceNotFound, `service instance not found in registry: ${serviceId}`);
+  }
+
+  static modelNotFound(modelName: string, environment: string): RegistryException {
+    return new RegistryException(RegistryErrorCode.ModelNotFound, `model not found in registry: ${modelName} (environment: ${environment})`);
+  }
 }
 
 interface ErrorBody {

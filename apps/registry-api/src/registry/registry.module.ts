@@ -10,17 +10,28 @@ import { RegistryMetricsService } from '../observability/registry-metrics.servic
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import { ClockService } from './clock.service';
 import { DiscoveryService } from './discovery.service';
-import { ModelsController } from './models.controller';
+import { ModelRegistryService } from '../models/model-registry.service';
+import { ModelsController } from '../models/models.controller';
+import { HealthChecksController } from '../prober/health-checks.controller';
+import { ProberClient } from '../prober/prober-client.service';
+import { RegistryQueries } from '../queries/registry-queries.service';
+import { RestHeartbeatService } from '../heartbeat/rest-heartbeat.service';
+import { RegistryWriter } from '../writes/registry-writer.service';
+import { InstanceRegistryService } from './instance-registry.service';
 import { RegistryController } from './registry.controller';
 import { RegistryExceptionFilter } from './registry.exception';
-import { RegistryService } from './registry.service';
 import { RegistryCommandsHandler } from './registry-commands.handler';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
-  controllers: [ModelsController, RegistryController, HealthController],
+  controllers: [ModelsController, RegistryController, HealthChecksController, HealthController],
   providers: [
-    RegistryService,
+    RegistryWriter,
+    InstanceRegistryService,
+    ModelRegistryService,
+    RegistryQueries,
+    RestHeartbeatService,
+    ProberClient,
     DiscoveryService,
     DiscoveryCacheService,
     OutboxRelayService,
@@ -32,6 +43,6 @@ import { RegistryCommandsHandler } from './registry-commands.handler';
     { provide: APP_GUARD, useClass: TokenGuard },
     { provide: APP_FILTER, useClass: RegistryExceptionFilter },
   ],
-  exports: [RegistryService, OutboxRelayService, HeartbeatBatcherService],
+  exports: [RegistryWriter, RegistryQueries, OutboxRelayService, HeartbeatBatcherService],
 })
 export class RegistryModule {}
