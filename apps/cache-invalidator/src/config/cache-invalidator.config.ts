@@ -22,4 +22,11 @@ export class CacheInvalidatorConfig extends RedisEnv {
   /** An event a replica took and never acknowledged (it died) is redelivered after this. */
   @IsInt() @Min(500) @Max(600_000)
   CONSUMER_ACK_WAIT_MS: number = 5000;
+
+  /**
+   * A registry event further than this past the highest revision known to be real (snapshot, registry
+   * answer) waits for the registry to confirm it, and is rejected (forged?) if it has not reached it.
+   */
+  @IsInt() @Min(1) @Max(1_000_000_000)
+  EVENT_REVISION_MAX_AHEAD: number = 1000;
 }

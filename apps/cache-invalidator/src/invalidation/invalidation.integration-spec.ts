@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { createRedisConnection, DiscoveryCacheRepository } from '@switchboard/discovery-cache';
+import { encodeJson } from '@switchboard/messaging';
 import { createTestEnvironment, PrivateRedisServer, TestEnvironment, waitFor } from '@switchboard/testing';
 import { EventPublisher, RunningInvalidator, startCacheInvalidator } from '../testing/cache-invalidator-harness.util';
 
@@ -47,6 +48,8 @@ describe('cache-invalidator (real NATS JetStream and Redis)', () => {
   beforeAll(async () => {
     env = await createTestEnvironment('invalidator');
     events = await EventPublisher.connect(env);
+    // registry-api's side of registry.cmd.revision: the highest revision really issued so far.
+    events.nats.subscribe(events.subjects.revisionCommand, (msg) => msg.respond(encodeJson({ revision })));
     redis = createRedisConnection({ url: env.redisUrl, keyPrefix: env.redisKeyPrefix, name: 'invalidator-spec' });
     cache = new DiscoveryCacheRepository(redis, 120);
     await new Promise((resolve) => redis.once('ready', resolve));
@@ -125,6 +128,24 @@ describe('cache-invalidator (real NATS JetStream and Redis)', () => {
     expect(metrics).toMatch(/cache_invalidation_errors_total\{reason="invalid_event"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/cache_invalidations_total\{kind="statusChanged"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/cache_invalidation_lag_seconds_count\{[^}]*\} [1-9]/);
+  });
+
+  it('drops a forged event whose revision the registry never reached: its keys still fill, later real events apply; /metrics counts it', async () => {
+    const invalidator = await start();
+    await seed();
+    const before = invalidator.handler.status.handled;
+    // Anyone on the open bus can put this on the stream; a marker at this revision would refuse every fill of its keys.
+    await events.publish('statusChanged', { revision: 10_000_000, instance: instance({ models: ['llama'], revision: 10_000_000 }), from: healthy, to: degraded }, place);
+    // A real event behind it: once handled, the forged one has been decided (one consumer, in order).
+    await statusChanged(++revision, ['qwen']);
+    await waitFor(() => invalidator.handler.status.handled === before + 1, 10_000, 'the real event behind the forged one');
+
+    expect(await cache.get('model_registry:production:llama')).toEqual({ state: 'hit', revision: 1, value: 'seed' });
+    expect(await cache.get('discovery:production:vllm')).toEqual({ state: 'invalidated', revision });
+    expect(await cache.setIfNewer('discovery:production:vllm', revision, 'fresh')).toBe(true);
+    const metrics = (await invalidator.http('/metrics')).body as string;
+    expect(metrics).toMatch(/cache_invalidation_events_rejected_total\{reason="ahead_of_registry"[^}]*\} 1\b/);
+    await waitFor(async () => (await invalidator.handler.backlog())?.unacknowledged === 0, 10_000, 'the forged event to leave the consumer for good');
   });
 
   it('loses no invalidation across its own restart: what was published while it was down is applied when it returns', async () => {

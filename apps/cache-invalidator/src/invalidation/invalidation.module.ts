@@ -40,6 +40,7 @@ import { InvalidatorMetricsService } from '../observability/invalidator-metrics.
           durableName: config.CONSUMER_NAME,
           maxAckPending: config.CONSUMER_MAX_ACK_PENDING,
           ackWaitMs: config.CONSUMER_ACK_WAIT_MS,
+          eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
           logger: new Logger(CacheInvalidationHandler.name),
           onInvalidated: (outcome) => {
             metrics.invalidations.inc({ kind: outcome.kind });
@@ -48,6 +49,7 @@ import { InvalidatorMetricsService } from '../observability/invalidator-metrics.
             metrics.lag.observe(Math.max(0, outcome.lagMs) / 1000);
           },
           onFailure: (reason) => metrics.errors.inc({ reason }),
+          onRejected: (reason) => metrics.rejected.inc({ reason }),
         }),
     },
   ],

@@ -19,6 +19,13 @@ export class InvalidatorMetricsService {
       buckets: [0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120],
     }),
   );
+  readonly rejected = once('cache_invalidation_events_rejected_total', () =>
+    new Counter({
+      name: 'cache_invalidation_events_rejected_total',
+      help: 'Events whose revision the registry did not confirm: ahead_of_registry (dropped, forged?) or unverifiable (redelivered later)',
+      labelNames: ['reason'],
+    }),
+  );
   readonly errors = once('cache_invalidation_errors_total', () =>
     new Counter({ name: 'cache_invalidation_errors_total', help: 'Events not applied: redis (redelivered later) or invalid_event (dropped)', labelNames: ['reason'] }),
   );

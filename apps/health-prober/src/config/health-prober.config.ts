@@ -72,4 +72,18 @@ export class HealthProberConfig extends NatsEnv {
 
   @IsInt() @Min(100) @Max(600_000)
   DRIFT_CHECK_INTERVAL_MS: number = 5000;
+
+  /**
+   * A registry event further than this past the highest revision known to be real (snapshot, registry
+   * answer) waits for the registry to confirm it, and is rejected (forged?) if it has not reached it.
+   */
+  @IsInt() @Min(1) @Max(1_000_000_000)
+  EVENT_REVISION_MAX_AHEAD: number = 1000;
+
+  /**
+   * The shortest check interval this prober honours, whatever a registration asks for: registrations
+   * made before registry-api had its own floor must not make it hammer a host.
+   */
+  @IsInt() @Min(1) @Max(3_600_000)
+  PROBE_MIN_INTERVAL_MS: number = 1000;
 }

@@ -24,6 +24,13 @@ export class LlmRouterConfig extends NatsEnv {
   @IsInt() @Min(100) @Max(600_000)
   DRIFT_CHECK_INTERVAL_MS: number = 5000;
 
+  /**
+   * A registry event further than this past the highest revision known to be real (snapshot, registry
+   * answer) waits for the registry to confirm it, and is rejected (forged?) if it has not reached it.
+   */
+  @IsInt() @Min(1) @Max(1_000_000_000)
+  EVENT_REVISION_MAX_AHEAD: number = 1000;
+
   @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   BODY_LIMIT_BYTES: number = 16 * 1024 * 1024;
 

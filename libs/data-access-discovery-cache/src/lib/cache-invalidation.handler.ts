@@ -1,6 +1,7 @@
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg, nanos } from 'nats';
 import { cacheKeysForEvent, parseRegistryEvent, ParsedRegistryEvent, RegistryEventKind, SubjectSpace } from '@switchboard/contracts';
 import { decodeJson, NatsClient } from '@switchboard/messaging';
+import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from '@switchboard/routing-table';
 import { DiscoveryCacheRepository } from './discovery-cache.repository';
 
 export interface CacheInvalidationLogger {
@@ -31,9 +32,16 @@ export interface CacheInvalidationOptions {
   ackWaitMs?: number;
   /** Events pulled per request. */
   batch?: number;
+  /**
+   * An event further than this past the highest revision the registry has confirmed waits for one
+   * `registry.cmd.revision` answer; one the registry has not reached is dropped (forged?). Default 1000.
+   */
+  eventRevisionMaxAhead?: number;
   logger?: CacheInvalidationLogger;
   onInvalidated?: (outcome: InvalidationOutcome) => void;
   onFailure?: (reason: 'invalid_event' | 'redis') => void;
+  /** An event the registry did not confirm: dropped (`ahead_of_registry`) or redelivered later (`unverifiable`). */
+  onRejected?: (reason: RevisionRejectReason) => void;
 }
 
 export interface InvalidationStatus {
@@ -69,9 +77,16 @@ export class CacheInvalidationHandler {
   private consuming = false;
   private redisWritable = true;
   private streamMissingLogged = false;
+  private readonly guard: RevisionGuard;
 
   constructor(private readonly options: CacheInvalidationOptions) {
     this.logger = options.logger ?? silent;
+    this.guard = new RevisionGuard({
+      maxAhead: options.eventRevisionMaxAhead ?? DEFAULT_EVENT_REVISION_MAX_AHEAD,
+      askRegistry: async () => (await options.nats.request<{ revision: number }>(options.subjects.revisionCommand, {}, 2000)).revision,
+      logger: this.logger,
+      onReject: (reason) => options.onRejected?.(reason),
+    });
   }
 
   get status(): InvalidationStatus {
@@ -172,6 +187,16 @@ export class CacheInvalidationHandler {
     }
     const keys = cacheKeysForEvent(parsed);
     const revision = parsed.event.data.revision;
+    // A forged marker with a huge revision would refuse every fill of its keys until it expires.
+    if (!this.guard.plausible(revision)) {
+      const verdict = await this.guard.verify(revision);
+      if (!verdict.ok) {
+        // Not reached by the registry: never will be applied. Unanswered: ask again when it is redelivered.
+        if (verdict.reason === 'ahead_of_registry') settle(() => msg.term());
+        else settle(() => msg.nak(redeliveryDelayMs(msg.info.redeliveryCount)));
+        return;
+      }
+    }
     let replaced: number;
     try {
       replaced = await this.options.cache.invalidate(keys, revision);
