@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -12,7 +12,7 @@ import { RoutingPolicyService } from '../config/routing-policy.service';
 import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
 import { RouterMetricsService } from '../observability/router-metrics.service';
 import { OpenAiError } from './openai-error.exception';
-import { agentFor, AttemptFailure, classify, retryAfterMs } from './upstream.util';
+import { agentFor, AttemptFailure, classify, retryAfterMs, safeErrorCode } from './upstream.util';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings';
 
@@ -23,6 +23,8 @@ const FORWARDED = ['accept', 'traceparent', 'tracestate', 'x-request-id', 'opena
 // content-length too: the body passes unchanged, and a known length spares a chunked encoding.
 const RETURNED = ['content-type', 'content-length', 'x-request-id', 'openai-processing-ms', 'retry-after'];
 const MAX_BACKOFF_MS = 250;
+/** Failed attempts are logged at most once per instance per interval: a dead backend under load must not flood the log. */
+const FAILURE_LOG_INTERVAL_MS = 10_000;
 
 type AttemptResult = { done: true } | { done: false; failure: AttemptFailure };
 
@@ -38,6 +40,9 @@ class TimeoutSignal extends Error {
  */
 @Injectable()
 export class ProxyService {
+  private readonly logger = new Logger(ProxyService.name);
+  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
+
   constructor(
     private readonly table: RoutingTable,
     private readonly balancer: BalancerService,
@@ -100,9 +105,25 @@ export class ProxyService {
       if (result.done) return result;
       failure = result.failure;
       this.balancer.failed(model, instance.serviceId, policy, failure.retryAfterMs);
+      this.logFailure(instance, failure);
     }
     this.metrics.errors.inc({ model, reason: failure?.kind ?? 'no_instance' });
-    return { done: false, failure: failure ?? { kind: 'connect', instance: '-', message: 'no instance could be tried' } };
+    return { done: false, failure: failure ?? { kind: 'connect', instance: '-', code: 'no instance could be tried', detail: 'no instance could be tried' } };
+  }
+
+  /** The address and the backend's words go here, never to the API client. */
+  private logFailure(instance: RoutedInstance, failure: AttemptFailure): void {
+    const now = Date.now();
+    const last = this.failureLog.get(instance.serviceId);
+    if (last && now - last.at < FAILURE_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const more = last?.suppressed ? ` (${last.suppressed} more failure(s) of it not logged since)` : '';
+    this.logger.warn(`attempt on ${instance.serviceId} (${instance.internalUrl}) failed: ${failure.kind}, ${failure.detail}${more}`);
+    this.failureLog.set(instance.serviceId, { at: now, suppressed: 0 });
+    // Forget instances no longer failing, so the map stays as small as the set of failing ones.
+    if (this.failureLog.size > 1000) for (const [id, entry] of this.failureLog) if (now - entry.at >= FAILURE_LOG_INTERVAL_MS) this.failureLog.delete(id);
   }
 
   private async attempt(
@@ -144,7 +165,14 @@ export class ProxyService {
         const text = await upstream.body.text().catch(() => '');
         return {
           done: false,
-          failure: { kind: 'status', instance: instance.serviceId, status: upstream.statusCode, retryAfterMs: retryAfterMs(upstream.headers['retry-after']), message: text.slice(0, 500) },
+          failure: {
+            kind: 'status',
+            instance: instance.serviceId,
+            status: upstream.statusCode,
+            retryAfterMs: retryAfterMs(upstream.headers['retry-after']),
+            code: `HTTP ${upstream.statusCode}`,
+            detail: `HTTP ${upstream.statusCode}: ${text.slice(0, 500)}`,
+          },
         };
       }
       // Hold the answer until its first byte exists: until then another instance can still take over.
@@ -184,7 +212,8 @@ export class ProxyService {
         return { done: true };
       }
       const kind = controller.signal.aborted ? 'timeout' : classify(error);
-      return { done: false, failure: { kind, instance: instance.serviceId, message: (error as Error).message } };
+      const detail = `${(error as Error).message}${(error as Error).cause ? ` (${String((error as Error).cause)})` : ''}`;
+      return { done: false, failure: { kind, instance: instance.serviceId, code: kind === 'timeout' ? 'timeout' : safeErrorCode(error), detail } };
     } finally {
       clearTimeout(total);
       res.off('close', onClose);
@@ -251,14 +280,17 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The honest answer after every attempt failed: what the backends said, never a 200. */
+/**
+ * The honest answer after every attempt failed: what went wrong and on which instance (by id), never a
+ * 200, and never the instance's address or the backend's own words (those are in the log).
+ */
 function toClientError(failure: AttemptFailure): OpenAiError {
   const retry = failure.retryAfterMs !== undefined ? { 'retry-after': String(Math.ceil(failure.retryAfterMs / 1000)) } : undefined;
   if (failure.kind === 'timeout') {
-    return new OpenAiError(504, `upstream timed out (${failure.instance}): ${failure.message}`, 'server_error', 'upstream_timeout');
+    return new OpenAiError(504, `upstream timed out (last: ${failure.instance}, ${failure.code})`, 'server_error', 'upstream_timeout');
   }
   if (failure.kind === 'connect') {
-    return new OpenAiError(502, `no backend could be reached (last: ${failure.instance}): ${failure.message}`, 'server_error', 'upstream_unreachable');
+    return new OpenAiError(502, `no backend could be reached (last: ${failure.instance}, ${failure.code})`, 'server_error', 'upstream_unreachable');
   }
   if (failure.status === 429) {
     return new OpenAiError(429, `backend is rate limiting (${failure.instance})`, 'rate_limit_error', 'rate_limit_exceeded', null, retry);

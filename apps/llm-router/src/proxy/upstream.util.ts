@@ -34,7 +34,20 @@ export interface AttemptFailure {
   instance: string;
   status?: number;
   retryAfterMs?: number;
-  message: string;
+  /** What an API client may see: an error code, `timeout` or `HTTP 503`; never an address or the backend's words. */
+  code: string;
+  /** For the log only: may hold the backend's address and what it answered. */
+  detail: string;
+}
+
+/**
+ * An error's code, when it is one of the fixed-format tokens that say what went wrong without saying
+ * where: Node's errno names (ECONNREFUSED, ENOTFOUND, …) and undici's codes. Messages are never
+ * passed on: undici's name the address (`connect ECONNREFUSED 10.0.0.8:3008`, `attempted address: …`).
+ */
+export function safeErrorCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^(E[A-Z_]{2,30}|UND_ERR_[A-Z_]{1,30})$/.test(code) ? code : 'connection failed';
 }
 
 /** Which undici errors mean "never got an answer from this instance". */
