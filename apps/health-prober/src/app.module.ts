@@ -7,6 +7,7 @@ import { HealthController } from './health/health.controller';
 import { MembershipService } from './membership/membership.service';
 import { ProberMetricsService } from './observability/prober-metrics.service';
 import { ProberService } from './probing/prober.service';
+import { RegistryCommandsClient } from './probing/registry-commands-client.service';
 import { RunChecksHandler } from './probing/run-checks.handler';
 
 @Module({})
@@ -26,7 +27,7 @@ export class AppModule {
         }),
       ],
       controllers: [HealthController],
-      providers: [{ provide: HEALTH_PROBER_CONFIG, useValue: config }, ProberMetricsService, MembershipService, ProberService, RunChecksHandler],
+      providers: [{ provide: HEALTH_PROBER_CONFIG, useValue: config }, ProberMetricsService, MembershipService, ProberService, RegistryCommandsClient, RunChecksHandler],
       exports: [HEALTH_PROBER_CONFIG],
     };
   }

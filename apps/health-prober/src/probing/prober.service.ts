@@ -1,20 +1,22 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { CommandReply, HealthCheckRoundSummary, HealthStatus, SubjectSpace } from '@switchboard/contracts';
-import { NatsClient } from '@switchboard/messaging';
+import { HealthCheckRoundSummary, HealthStatus } from '@switchboard/contracts';
 import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
 import type { HealthProberConfig } from '../config/health-prober.config';
 import { HEALTH_PROBER_CONFIG } from '../health-prober.tokens';
 import { MembershipService } from '../membership/membership.service';
 import { ProberMetricsService } from '../observability/prober-metrics.service';
-import { CheckState, heartbeatVerdict, isDowngrade, newCheckState, ProbeOutcome, probeVerdict, record, Thresholds, worst } from './health-evaluator.util';
+import { checkSettings, CheckSettings } from './check-settings.util';
+import { CheckState, heartbeatVerdict, isDowngrade, newCheckState, ProbeOutcome, probeVerdict, record, worst } from './health-evaluator.util';
+import { checkReason, transitionReason } from './probe-reason.util';
 import { probe, ProbeResult } from './probe.util';
+import { RegistryCommandsClient } from './registry-commands-client.service';
 
 interface Tracked {
   state: CheckState;
   /** The instance's slot: checks are due at slot, slot + interval, … (jittered around it, never drifting). */
   slot: number;
   nextAt: number;
-  settings?: Settings;
+  settings?: CheckSettings;
   settingsRevision?: number;
   inFlight: boolean;
   ownerVersion: number;
@@ -25,14 +27,6 @@ interface Tracked {
   pruneRequested?: boolean;
   /** A downgrade is being held by self-preservation (counted once). */
   held?: boolean;
-}
-
-interface Settings extends Thresholds {
-  enabled: boolean;
-  intervalMs: number;
-  timeoutMs: number;
-  degradedLatencyMs: number;
-  heartbeatTtlMs: number;
 }
 
 const TICK_MS = 100;
@@ -58,8 +52,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     private readonly table: RoutingTable,
     private readonly membership: MembershipService,
-    private readonly nats: NatsClient,
-    private readonly subjects: SubjectSpace,
+    private readonly registry: RegistryCommandsClient,
     private readonly metrics: ProberMetricsService,
     @Inject(HEALTH_PROBER_CONFIG) private readonly config: HealthProberConfig,
   ) {}
@@ -141,7 +134,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     }
     this.metrics.probes.inc({ outcome: result.outcome });
     this.metrics.probeDuration.observe(result.latencyMs / 1000);
-    record(t.state, result.outcome, Date.now(), result.detail);
+    record(t.state, result.outcome, Date.now(), checkReason(result));
     t.lastOutcome = result.outcome;
     const current = this.table.get(instance.serviceId);
     if (current) this.evaluate(current, t, Date.now(), true);
@@ -172,7 +165,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     t.held = false;
     if (prune && !t.pruneRequested) {
       t.pruneRequested = true;
-      void this.command(this.subjects.deregisterCommand, { serviceId: instance.serviceId, reason: `inactive for ${Math.round((now - silentOrFailingSince) / 1000)} s` }).then((ok) => {
+      void this.registry.deregister(instance.serviceId, `inactive for ${Math.round((now - silentOrFailingSince) / 1000)} s`).then((ok) => {
         if (ok) this.metrics.pruned.inc();
         else t.pruneRequested = false;
       });
@@ -181,8 +174,8 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     if (!target || target === instance.status) return;
     if (t.reported && t.reported.status === target && now - t.reported.at < REPORT_RETRY_MS) return;
     t.reported = { status: target, at: now };
-    const reason = fromHeartbeat === target ? `no heartbeat for ${Math.round((now - (instance.lastHeartbeatAt ?? now)) / 1000)} s` : describe(target, t.state, settings);
-    void this.command(this.subjects.reportHealthCommand, { serviceId: instance.serviceId, status: target, reason }).then((ok) => {
+    const reason = fromHeartbeat === target ? `no heartbeat for ${Math.round((now - (instance.lastHeartbeatAt ?? now)) / 1000)} s` : transitionReason(target, t.state, settings);
+    void this.registry.reportHealth(instance.serviceId, target, reason).then((ok) => {
       if (ok) {
         this.metrics.reports.inc({ status: target });
         this.logger.log(`${instance.serviceId}: ${instance.status} → ${target} (${reason})`);
@@ -234,33 +227,10 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private async command(subject: string, payload: object): Promise<boolean> {
-    try {
-      const reply = await this.nats.request<CommandReply>(subject, payload, 5000);
-      if (!reply.ok) this.logger.warn(`${subject} refused: ${reply.error.message}`);
-      if (!reply.ok) this.metrics.reportFailures.inc();
-      return reply.ok;
-    } catch (error) {
-      this.metrics.reportFailures.inc();
-      this.logger.warn(`${subject} failed (registry-api unreachable?): ${(error as Error).message}`);
-      return false;
-    }
-  }
-
   /** The instance's effective settings, cached until its registration changes (new revision). */
-  private settingsOf(instance: RoutedInstance, t?: Tracked): Settings {
+  private settingsOf(instance: RoutedInstance, t?: Tracked): CheckSettings {
     if (t?.settings && t.settingsRevision === instance.revision) return t.settings;
-    const o = instance.healthCheck;
-    const settings: Settings = {
-      enabled: o.enabled ?? true,
-      intervalMs: o.intervalMs ?? this.config.CHECK_INTERVAL_MS,
-      timeoutMs: o.timeoutMs ?? this.config.CHECK_TIMEOUT_MS,
-      unhealthyThreshold: o.unhealthyThreshold ?? this.config.UNHEALTHY_THRESHOLD,
-      healthyThreshold: o.healthyThreshold ?? this.config.HEALTHY_THRESHOLD,
-      degradedLatencyMs: o.degradedLatencyMs ?? this.config.DEGRADED_LATENCY_MS,
-      heartbeatTtlMs: o.heartbeatTtlMs ?? this.config.HEARTBEAT_TTL_MS,
-      offlineAfterMs: this.config.OFFLINE_AFTER_MS,
-    };
+    const settings = checkSettings(instance.healthCheck, this.config);
     if (t) {
       t.settings = settings;
       t.settingsRevision = instance.revision;
@@ -281,10 +251,4 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     if (next) next();
     else this.active--;
   }
-}
-
-function describe(target: HealthStatus, state: CheckState, settings: Settings): string {
-  if (target === 'healthy') return `${settings.healthyThreshold} consecutive passing checks`;
-  if (target === 'degraded') return `${settings.healthyThreshold} consecutive slow or degraded answers`;
-  return `${state.failures} consecutive failed checks: ${state.lastError ?? 'unknown error'}`;
 }
