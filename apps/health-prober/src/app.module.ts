@@ -19,9 +19,8 @@ export class AppModule {
       imports: [
         ObservabilityModule.forRoot({ app: 'health-prober', logLevel: config.LOG_LEVEL }),
         RoutingTableModule.forRoot({
-          natsUrl: config.NATS_URL,
+          nats: config.natsConnection('health-prober'),
           subjectPrefix: config.SUBJECT_PREFIX,
-          connectionName: 'health-prober',
           driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
           eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
         }),

@@ -30,9 +30,8 @@ export class AppModule implements OnModuleInit {
         // their errors in the filter's log.
         ObservabilityModule.forRoot({ app: 'llm-router', logLevel: config.LOG_LEVEL, unloggedRoutes: [{ path: 'v1/*path', method: RequestMethod.ALL }] }),
         RoutingTableModule.forRoot({
-          natsUrl: config.NATS_URL,
+          nats: config.natsConnection('llm-router'),
           subjectPrefix: config.SUBJECT_PREFIX,
-          connectionName: 'llm-router',
           driftCheckIntervalMs: config.DRIFT_CHECK_INTERVAL_MS,
           eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
         }),

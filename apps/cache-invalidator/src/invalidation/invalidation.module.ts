@@ -17,7 +17,7 @@ import { InvalidatorMetricsService } from '../observability/invalidator-metrics.
     {
       provide: NatsClient,
       inject: [CACHE_INVALIDATOR_CONFIG],
-      useFactory: (config: CacheInvalidatorConfig) => NatsClient.connect({ servers: config.NATS_URL, name: 'cache-invalidator' }),
+      useFactory: (config: CacheInvalidatorConfig) => NatsClient.connect(config.natsConnection('cache-invalidator')),
     },
     {
       provide: DiscoveryCacheRepository,

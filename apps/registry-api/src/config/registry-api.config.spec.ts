@@ -27,7 +27,7 @@ describe('RegistryApiConfig', () => {
     expect(() => loadConfig(RegistryApiConfig, { NODE_ENV: 'production' }, productionRules)).toThrow(/REGISTRY_TOKEN: set a real token[\s\S]*ADMIN_TOKEN: set a real token/);
     const config = loadConfig(
       RegistryApiConfig,
-      { NODE_ENV: 'production', REGISTRY_TOKEN: 'r'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) },
+      { NODE_ENV: 'production', REGISTRY_TOKEN: 'r'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32), NATS_USER: 'registry-api', NATS_PASSWORD: 'n'.repeat(32) },
       productionRules,
     );
     expect(config.NODE_ENV).toBe('production');

@@ -19,7 +19,7 @@ const DUPLICATE_WINDOW_MS = 2 * 60_000;
       provide: NatsClient,
       inject: [REGISTRY_API_CONFIG, SUBJECTS],
       useFactory: async (config: RegistryApiConfig, subjects: SubjectSpace) => {
-        const client = await NatsClient.connect({ servers: config.NATS_URL, name: 'registry-api' });
+        const client = await NatsClient.connect(config.natsConnection('registry-api'));
         await client.ensureStream({
           name: subjects.registryStream,
           subjects: [subjects.registryEventsAll],

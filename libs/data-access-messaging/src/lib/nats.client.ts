@@ -1,24 +1,48 @@
 import { Logger } from '@nestjs/common';
 import {
+  Authenticator,
   connect,
   ConnectionOptions,
+  credsAuthenticator,
+  ErrorCode,
   headers as natsHeaders,
   JetStreamClient,
   JetStreamManager,
   Msg,
   MsgHdrs,
   NatsConnection,
+  NatsError,
+  nkeyAuthenticator,
   PubAck,
   RequestStrategy,
   RetentionPolicy,
   StorageType,
   Subscription,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
 } from 'nats';
+import { redactUrls, redactUrlsInText } from '@switchboard/config';
 
+/** One way to authenticate; seeds and creds are file contents, read when the app starts. */
+export type NatsAuth =
+  | { kind: 'userPassword'; user: string; password: string }
+  | { kind: 'token'; token: string }
+  | { kind: 'nkeySeed'; seed: Uint8Array }
+  | { kind: 'creds'; creds: Uint8Array };
+
+/** Apps get these from their env class (`NatsEnv.natsConnection(name)` in util-config). */
 export interface NatsClientOptions {
+  /** Comma-separated. Credentials go in `auth`: nats.js ignores `user:pass@` in a URL. */
   servers: string;
   /** Connection name shown by `nats server report connections`. */
   name: string;
+  /** Default `_INBOX.<name>`: the server's permissions can then allow each identity only its own replies. */
+  inboxPrefix?: string;
+  auth?: NatsAuth;
+  /** PEM files; nats.js reads them when it connects. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Refuse a server whose INFO says it does not require authentication (production). */
+  requireAuthenticatedServer?: boolean;
   /** Delay between reconnect attempts; reconnects never stop. */
   reconnectTimeWaitMs?: number;
   /** At start-up, how long to keep retrying before giving up. */
@@ -32,6 +56,31 @@ export interface StreamSpec {
   maxAgeMs: number;
   /** Window in which a repeated `Nats-Msg-Id` is dropped. */
   duplicateWindowMs: number;
+}
+
+/**
+ * Start-up refused on purpose (an open NATS in production), not a bug: the message is the whole
+ * story, so the stack is left out and the line an operator sees says why and what to set.
+ */
+export class NatsStartRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NatsStartRefusedError';
+    this.stack = '';
+  }
+}
+
+function authenticator(auth: NatsAuth): Authenticator {
+  switch (auth.kind) {
+    case 'userPassword':
+      return usernamePasswordAuthenticator(auth.user, auth.password);
+    case 'token':
+      return tokenAuthenticator(auth.token);
+    case 'nkeySeed':
+      return nkeyAuthenticator(auth.seed);
+    case 'creds':
+      return credsAuthenticator(auth.creds);
+  }
 }
 
 const encoder = new TextEncoder();
@@ -66,19 +115,37 @@ export class NatsClient {
     const connectionOptions: ConnectionOptions = {
       servers: options.servers.split(',').map((s) => s.trim()),
       name: options.name,
+      inboxPrefix: options.inboxPrefix ?? `_INBOX.${options.name}`,
+      authenticator: options.auth && authenticator(options.auth),
+      tls: options.tls,
       maxReconnectAttempts: -1,
       reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
       reconnectJitter: 50,
       pingInterval: 10_000,
     };
+    // Callers pass servers without credentials; redacted anyway, since a log line is forever.
+    const where = redactUrls(options.servers);
     for (let attempt = 1; ; attempt++) {
+      let connection: NatsConnection;
       try {
-        return new NatsClient(await connect(connectionOptions));
+        connection = await connect(connectionOptions);
       } catch (error) {
+        // Wrong credentials stay wrong: say so at once instead of retrying until the deadline.
+        if ((error as NatsError).code === ErrorCode.AuthorizationViolation) {
+          throw new NatsStartRefusedError(`the NATS server at ${where} refused the credentials of connection '${options.name}' (authorization violation)`);
+        }
         if (Date.now() > deadline) throw error;
-        logger.warn(`NATS at ${options.servers} not reachable (attempt ${attempt}): ${(error as Error).message}; retrying`);
+        logger.warn(`NATS at ${where} not reachable (attempt ${attempt}): ${redactUrlsInText((error as Error).message)}; retrying`);
         await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+        continue;
       }
+      if (options.requireAuthenticatedServer && !connection.info?.auth_required) {
+        await connection.close();
+        throw new NatsStartRefusedError(
+          `refusing to start: the NATS server at ${where} does not require authentication, so anyone who reaches it can forge events and commands (NODE_ENV=production; set NATS_ALLOW_ANONYMOUS=true to allow it on purpose)`,
+        );
+      }
+      return new NatsClient(connection);
     }
   }
 
@@ -101,7 +168,7 @@ export class NatsClient {
         this.reconnecting = true;
       } else if (status.type === 'reconnect') {
         this.reconnecting = false;
-        this.logger.log(`NATS reconnected to ${String(status.data)}`);
+        this.logger.log(`NATS reconnected to ${redactUrls(String(status.data))}`);
         for (const listener of this.reconnectListeners) listener();
       }
     }

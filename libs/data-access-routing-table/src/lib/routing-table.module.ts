@@ -1,14 +1,13 @@
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SubjectSpace } from '@switchboard/contracts';
-import { NatsClient } from '@switchboard/messaging';
+import { NatsClient, NatsClientOptions } from '@switchboard/messaging';
 import { Counter, metricsRegistry } from '@switchboard/observability';
 import { RoutingTable } from './routing-table.service';
 
 export interface RoutingTableModuleOptions {
-  natsUrl: string;
+  /** The app's NATS connection (name, servers, credentials): its env class's `natsConnection(name)`. */
+  nats: NatsClientOptions;
   subjectPrefix: string;
-  /** NATS connection name (the app's). */
-  connectionName: string;
   driftCheckIntervalMs?: number;
   /** `EVENT_REVISION_MAX_AHEAD`: see RoutingTableOptions.eventRevisionMaxAhead. */
   eventRevisionMaxAhead?: number;
@@ -41,7 +40,7 @@ export class RoutingTableModule implements OnApplicationShutdown {
       module: RoutingTableModule,
       providers: [
         { provide: SubjectSpace, useValue: new SubjectSpace(options.subjectPrefix) },
-        { provide: NatsClient, useFactory: () => NatsClient.connect({ servers: options.natsUrl, name: options.connectionName }) },
+        { provide: NatsClient, useFactory: () => NatsClient.connect(options.nats) },
         {
           provide: RoutingTable,
           inject: [NatsClient, SubjectSpace],

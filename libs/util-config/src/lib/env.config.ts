@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsIn, validateSync, ValidationError, ValidationOptions } from 'class-validator';
+import { redactUrls, redactUrlsInText } from './redact-url.util';
 
 const SECRET_KEYS = Symbol('switchboard:secretKeys');
 
@@ -61,10 +62,19 @@ export function loadConfig<T extends object>(
   return config;
 }
 
-/** The config as safe to log: secrets replaced by `***`. */
+/**
+ * The config as safe to log: secrets replaced by `***` (unset ones stay unset, so the log says
+ * which are configured), and `user:password@` in any other URL (`NATS_URL`) by `***@`.
+ */
 export function redactedConfig<T extends object>(config: T): Record<string, unknown> {
   const secrets: Set<string | symbol> = Reflect.getMetadata(SECRET_KEYS, config) ?? new Set();
-  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secrets.has(k) ? '***' : v]));
+  const shown = (key: string, value: unknown): unknown => {
+    if (secrets.has(key)) return value === undefined ? undefined : '***';
+    if (typeof value !== 'string') return value;
+    // A server list may have entries without a scheme (`user:pw@host:4222`); free text needs one.
+    return /\s/.test(value) ? redactUrlsInText(value) : redactUrls(value);
+  };
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, shown(k, v)]));
 }
 
 /**
