@@ -1,9 +1,11 @@
-import { RegisterServiceDto, HeartbeatDto } from './service-instance.dto';
+import { RegisterServiceDto, HeartbeatDto, ListServicesQueryDto } from './service-instance.dto';
 import { defaultModelEndpoint, RegisterModelDto } from './model-deployment.dto';
 import { buildRegistryEvent, InvalidEventError, parseRegistryEvent } from './registry.event';
 import { isRoutable, modelStatusOf } from './status';
 import { SubjectSpace } from './subjects';
 import { parseWith } from './validation.util';
+
+const HEALTH_PATH_RULE = 'healthCheckEndpoint must be a plain path: "/" then URL path characters, not "//", "\\", "@" or ".." segments';
 
 const valid = {
   serviceName: 'mech-llms',
@@ -29,7 +31,7 @@ describe('RegisterServiceDto', () => {
     [{ serviceName: 'a.b' }, 'serviceName', 'serviceName must be 1-128 characters of letters, digits, "_" or "-"'],
     [{ serviceId: 'x>y' }, 'serviceId', 'serviceId must be 1-128 characters of letters, digits, "_" or "-"'],
     [{ environment: 'qa' }, 'environment', 'environment must be one of: production, staging, development'],
-    [{ healthCheckEndpoint: 'health' }, 'healthCheckEndpoint', 'healthCheckEndpoint must be a path starting with "/"'],
+    [{ healthCheckEndpoint: 'health' }, 'healthCheckEndpoint', HEALTH_PATH_RULE],
     [{ metadata: { big: 'x'.repeat(17_000) } }, 'metadata', 'metadata must be a JSON object of at most 16384 bytes'],
     [{ requiredEnvironmentVars: [{ name: '1BAD', type: 'secret', required: true }] }, 'requiredEnvironmentVars.0.name', 'name must be an environment variable name'],
   ])('rejects %j naming %s', (patch, field, reason) => {
@@ -99,5 +101,32 @@ describe('registry events', () => {
     const event = buildRegistryEvent('statusChanged', 's1', { revision: 8, instance } as never, new Date());
     expect(() => parseRegistryEvent(JSON.parse(JSON.stringify(event)))).toThrow(InvalidEventError);
     expect(() => parseRegistryEvent({ specversion: '0.3' })).toThrow(/specversion/);
+  });
+});
+
+describe('healthCheckEndpoint stays a path of the instance', () => {
+  it.each(['/health', '/v1/models', '/healthz?full=1', '/a/./b', '/status%20page', '/..well-known', '/a..b'])('accepts %s', (path) => {
+    expect(parseWith(RegisterServiceDto, { ...valid, healthCheckEndpoint: path }).ok).toBe(true);
+  });
+
+  it.each(['//evil.example/x', '/\\evil.example', '/@evil.example', '/a/../../admin', '/..', '/%2e%2E/x', '/x/..?y', '/a#frag', '/a b', 'health'])('refuses %s', (path) => {
+    expect(parseWith(RegisterServiceDto, { ...valid, healthCheckEndpoint: path })).toEqual({ ok: false, errors: [{ field: 'healthCheckEndpoint', reason: HEALTH_PATH_RULE }] });
+  });
+});
+
+describe('hosts are what an HTTP client will contact', () => {
+  it.each(['0x7f000001', '0177.0.0.1.', '2130706433'])('refuses %s, which a URL parser reads as an IPv4 address', (vmIp) => {
+    expect(parseWith(RegisterServiceDto, { ...valid, vmIp })).toMatchObject({ ok: false, errors: [{ field: 'vmIp' }] });
+  });
+});
+
+describe('list pages', () => {
+  it.each([['0'], ['1001'], ['abc'], ['1e3'], ['-1'], [''], ['5.5']])('refuses limit=%s', (limit) => {
+    expect(parseWith(ListServicesQueryDto, { limit })).toEqual({ ok: false, errors: [{ field: 'limit', reason: 'limit must be an integer from 1 to 1000' }] });
+  });
+
+  it('takes a decimal limit and a cursor of the shape the API hands out', () => {
+    expect(parseWith(ListServicesQueryDto, { limit: '1000', cursor: 'eyJ2IjoxfQ.AAAAAAAAAAAAAAAAAAAAAA' })).toMatchObject({ ok: true, value: { limit: 1000 } });
+    expect(parseWith(ListServicesQueryDto, { cursor: 'not a cursor' })).toMatchObject({ ok: false, errors: [{ field: 'cursor' }] });
   });
 });

@@ -17,6 +17,7 @@ import { plainToInstance } from 'class-transformer';
 import { ADMIN_STATES, AdminState, HEALTH_STATUSES, HealthStatus } from './status';
 import type { ServiceInstanceView } from './service-instance.dto';
 import { REGISTRY_EVENT_SOURCE, REGISTRY_EVENT_TYPES, RegistryEventKind, SUBJECT_TOKEN_PATTERN } from './subjects';
+import { untrustedInputErrors } from './untrusted-input.util';
 import { FieldError, flattenValidationErrors } from './validation.util';
 
 /**
@@ -134,6 +135,8 @@ const KIND_BY_TYPE = new Map(Object.entries(REGISTRY_EVENT_TYPES).map(([kind, ty
 
 /** Parses and validates a registry event as received from NATS. Throws with field errors when it is not one. */
 export function parseRegistryEvent(json: unknown): ParsedRegistryEvent {
+  const unsafe = untrustedInputErrors(json);
+  if (unsafe.length) throw new InvalidEventError(unsafe);
   const envelope = plainToInstance(CloudEventEnvelope, json);
   let errors: FieldError[] = flattenValidationErrors(validateSync(envelope));
   if (!errors.length) {

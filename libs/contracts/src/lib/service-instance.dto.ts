@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
@@ -20,9 +20,29 @@ import {
 import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
 import { HealthCheckSettingsDto } from './health-check.dto';
-import { IsHostOrIp, MaxJsonBytes } from './validators.util';
+import { IsHostOrIp, IsSingleLine, MaxJsonBytes } from './validators.util';
 
 export const METADATA_MAX_BYTES = 16 * 1024;
+
+/**
+ * `healthCheckEndpoint`: the prober appends it to `http://host:port`, so it must stay a path of
+ * that authority whatever a URL parser makes of it: one "/" first (never "//host"), URL path and
+ * query characters only (no "\\", which parsers read as "/", no "@", no "#"), and no ".."
+ * segment, plain or percent-encoded.
+ */
+export const HEALTH_CHECK_PATH_PATTERN = /^(?!.*(?:^|\/)(?:\.|%2e){2}(?:[/?]|$))\/(?![/])[A-Za-z0-9\-._~!$&'()*+,;=:%/?]{0,511}$/i;
+
+/** List pages: `limit` items (default 100, at most 1000), then `cursor` = the previous page's `nextCursor`. */
+export const LIST_DEFAULT_LIMIT = 100;
+export const LIST_MAX_LIMIT = 1000;
+const LIMIT_RULE = `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`;
+/** Opaque to clients; its shape is checked here, its content (signed) by the API. */
+export const CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{16,64}$/;
+
+/** Query strings carry text: a plain decimal becomes a number, anything else stays text and fails @IsInt. */
+export function integerFromQuery({ value }: { value: unknown }): unknown {
+  return typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : value;
+}
 const SUBJECT_SAFE = 'must be 1-128 characters of letters, digits, "_" or "-"';
 
 export class RequiredEnvironmentVarDto {
@@ -34,6 +54,7 @@ export class RequiredEnvironmentVarDto {
   @ApiProperty({ example: 'secret' })
   @IsString()
   @MaxLength(32)
+  @IsSingleLine()
   type!: string;
 
   @ApiProperty()
@@ -71,12 +92,14 @@ export class RegisterServiceDto {
   @IsString()
   @MinLength(1)
   @MaxLength(64)
+  @IsSingleLine()
   version!: string;
 
   @ApiProperty({ example: 'manual-registration' })
   @IsString()
   @MinLength(1)
   @MaxLength(128)
+  @IsSingleLine()
   deploymentId!: string;
 
   @ApiProperty({ enum: ENVIRONMENTS })
@@ -87,6 +110,7 @@ export class RegisterServiceDto {
   @IsString()
   @MinLength(1)
   @MaxLength(64)
+  @IsSingleLine()
   region!: string;
 
   @ApiPropertyOptional({ type: [String], example: ['llm', 'streaming'] })
@@ -95,6 +119,7 @@ export class RegisterServiceDto {
   @ArrayMaxSize(64)
   @IsString({ each: true })
   @MaxLength(64, { each: true })
+  @IsSingleLine({ each: true })
   capabilities?: string[];
 
   @ApiPropertyOptional({ type: [String], description: 'Models this instance serves (OpenAI `model` names)', example: ['llama-2-7b'] })
@@ -104,6 +129,7 @@ export class RegisterServiceDto {
   @IsString({ each: true })
   @MinLength(1, { each: true })
   @MaxLength(256, { each: true })
+  @IsSingleLine({ each: true })
   models?: string[];
 
   @ApiPropertyOptional({ example: 'system' })
@@ -114,7 +140,7 @@ export class RegisterServiceDto {
   @ApiPropertyOptional({ example: '/health', default: '/health' })
   @IsOptional()
   @IsString()
-  @Matches(/^\/[^\s]{0,511}$/, { message: 'healthCheckEndpoint must be a path starting with "/"' })
+  @Matches(HEALTH_CHECK_PATH_PATTERN, { message: 'healthCheckEndpoint must be a plain path: "/" then URL path characters, not "//", "\\", "@" or ".." segments' })
   healthCheckEndpoint?: string;
 
   @ApiPropertyOptional({ type: HealthCheckSettingsDto, description: "Overrides of the prober's check settings" })
@@ -219,7 +245,22 @@ export class ListServicesQueryDto {
   @IsOptional()
   @IsString()
   @MaxLength(64)
+  @IsSingleLine()
   capability?: string;
+
+  @ApiPropertyOptional({ description: `page size, 1-${LIST_MAX_LIMIT}`, default: LIST_DEFAULT_LIMIT })
+  @IsOptional()
+  @Transform(integerFromQuery)
+  @IsInt({ message: LIMIT_RULE })
+  @Min(1, { message: LIMIT_RULE })
+  @Max(LIST_MAX_LIMIT, { message: LIMIT_RULE })
+  limit?: number;
+
+  @ApiPropertyOptional({ description: "the previous page's nextCursor" })
+  @IsOptional()
+  @IsString()
+  @Matches(CURSOR_PATTERN, { message: 'cursor must be a nextCursor this API returned' })
+  cursor?: string;
 }
 
 export class DiscoverQueryDto {

@@ -1,5 +1,17 @@
 import { isFQDN, isIP, registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
 
+/**
+ * A name that an HTTP client's URL parser reads as an IPv4 address (`0x7f000001`, `017700000001`):
+ * refused as a hostname, so what is registered is what will be contacted.
+ */
+function readAsIpv4(name: string): boolean {
+  try {
+    return isIP(new URL(`http://${name}`).hostname, 4);
+  } catch {
+    return false;
+  }
+}
+
 /** An IPv4/IPv6 address or a DNS hostname (single label allowed, e.g. `localhost` or a k8s service name). */
 export function IsHostOrIp(options?: ValidationOptions): PropertyDecorator {
   return (target, propertyKey) =>
@@ -12,7 +24,7 @@ export function IsHostOrIp(options?: ValidationOptions): PropertyDecorator {
         validate: (value: unknown) =>
           typeof value === 'string' &&
           value.length <= 253 &&
-          (isIP(value) || isFQDN(value, { require_tld: false, allow_underscores: false })),
+          (isIP(value) || (isFQDN(value, { require_tld: false, allow_underscores: false }) && !readAsIpv4(value))),
         defaultMessage: (args: ValidationArguments) => `${args.property} must be an IP address or a hostname`,
       },
     });
@@ -35,6 +47,25 @@ export function MaxJsonBytes(max: number, options?: ValidationOptions): Property
         },
         defaultMessage: (args: ValidationArguments) =>
           `${args.property} must be a JSON object of at most ${max} bytes`,
+      },
+    });
+}
+
+/**
+ * A one-line string: no control character at all (tab, line feed and carriage return included),
+ * for identifiers and labels that end up in logs, headers or metric labels.
+ */
+export function IsSingleLine(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyKey) =>
+    registerDecorator({
+      name: 'isSingleLine',
+      target: target.constructor,
+      propertyName: propertyKey as string,
+      options,
+      validator: {
+        // eslint-disable-next-line no-control-regex
+        validate: (value: unknown) => typeof value !== 'string' || !/[\u0000-\u001f\u007f]/.test(value),
+        defaultMessage: (args: ValidationArguments) => `${args.property} must be one line without control characters`,
       },
     });
 }
