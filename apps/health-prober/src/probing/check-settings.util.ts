@@ -13,13 +13,14 @@ export interface CheckSettings extends Thresholds {
 
 export type CheckDefaults = Pick<
   HealthProberConfig,
-  'CHECK_INTERVAL_MS' | 'CHECK_TIMEOUT_MS' | 'UNHEALTHY_THRESHOLD' | 'HEALTHY_THRESHOLD' | 'DEGRADED_LATENCY_MS' | 'HEARTBEAT_TTL_MS' | 'OFFLINE_AFTER_MS'
+  'CHECK_INTERVAL_MS' | 'PROBE_MIN_INTERVAL_MS' | 'CHECK_TIMEOUT_MS' | 'UNHEALTHY_THRESHOLD' | 'HEALTHY_THRESHOLD' | 'DEGRADED_LATENCY_MS' | 'HEARTBEAT_TTL_MS' | 'OFFLINE_AFTER_MS'
 >;
 
 export function checkSettings(o: HealthCheckSettings, config: CheckDefaults): CheckSettings {
   return {
     enabled: o.enabled ?? true,
-    intervalMs: o.intervalMs ?? config.CHECK_INTERVAL_MS,
+    // The prober's own floor: registrations stored before registry-api enforced one may ask for 100 ms.
+    intervalMs: Math.max(o.intervalMs ?? config.CHECK_INTERVAL_MS, config.PROBE_MIN_INTERVAL_MS),
     timeoutMs: o.timeoutMs ?? config.CHECK_TIMEOUT_MS,
     unhealthyThreshold: o.unhealthyThreshold ?? config.UNHEALTHY_THRESHOLD,
     healthyThreshold: o.healthyThreshold ?? config.HEALTHY_THRESHOLD,

@@ -3,9 +3,17 @@ import type { CheckSettings } from './check-settings.util';
 import type { CheckState } from './health-evaluator.util';
 import type { ProbeResult } from './probe.util';
 
-/** What one check says, as the prober may repeat it to registry-api (and so to every reader of the registry). */
+/** What registry-api (and so every reader of the registry) is told when an instance gave no HTTP answer. */
+export const NO_HTTP_RESPONSE = 'no HTTP response';
+
+/**
+ * What one check says, as the prober may repeat it to registry-api, where the statusChanged event and
+ * the REST API show it to whoever registered the address. Refused, timed out, unresolvable and reset
+ * all read the same, or the prober would be a port scanner for registrants; the detail goes to the
+ * prober's own log. An HTTP answer may say what it was (`HTTP 503`).
+ */
 export function checkReason(result: ProbeResult): string {
-  return result.detail;
+  return result.responded ? result.detail : NO_HTTP_RESPONSE;
 }
 
 /** The reason sent with a transition the checks decided. */

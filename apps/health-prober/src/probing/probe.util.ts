@@ -10,13 +10,18 @@ const FAILED_WORDS = new Set(['unhealthy', 'fail', 'failed', 'down', 'error']);
 export interface ProbeResult {
   outcome: ProbeOutcome;
   latencyMs: number;
+  /** For the prober's log: a connection failure names its kind (ECONNREFUSED, timeout, ENOTFOUND, …). */
   detail: string;
+  /** Whether the instance answered over HTTP at all. */
+  responded: boolean;
 }
 
 /**
  * One cheap GET of an instance's health endpoint (never a completion: checking an LLM backend must
  * cost it nothing). 2xx is a pass, unless slow or the body says `status: degraded|warn`; anything
- * else, a timeout or a refused connection is a failure. At most 4 KiB of the body is read.
+ * else, a timeout or a refused connection is a failure. At most 4 KiB of the body is read. Redirects
+ * are never followed (undici's `request` has no redirect handling unless asked): a 3xx is a failure,
+ * so a registrant cannot point the prober at a host it did not register.
  */
 export async function probe(url: string, timeoutMs: number, degradedLatencyMs: number): Promise<ProbeResult> {
   const started = performance.now();
@@ -34,16 +39,16 @@ export async function probe(url: string, timeoutMs: number, degradedLatencyMs: n
     });
     const body = await readSome(res.body);
     const latencyMs = performance.now() - started;
-    if (res.statusCode < 200 || res.statusCode >= 300) return { outcome: 'fail', latencyMs, detail: `HTTP ${res.statusCode}` };
+    if (res.statusCode < 200 || res.statusCode >= 300) return { outcome: 'fail', latencyMs, detail: `HTTP ${res.statusCode}`, responded: true };
     const said = selfReportedStatus(body);
-    if (said && FAILED_WORDS.has(said)) return { outcome: 'fail', latencyMs, detail: `reports status ${said}` };
-    if (said && DEGRADED_WORDS.has(said)) return { outcome: 'warn', latencyMs, detail: `reports status ${said}` };
-    if (latencyMs > degradedLatencyMs) return { outcome: 'warn', latencyMs, detail: `slow: ${Math.round(latencyMs)} ms` };
-    return { outcome: 'pass', latencyMs, detail: `HTTP ${res.statusCode}` };
+    if (said && FAILED_WORDS.has(said)) return { outcome: 'fail', latencyMs, detail: `reports status ${said}`, responded: true };
+    if (said && DEGRADED_WORDS.has(said)) return { outcome: 'warn', latencyMs, detail: `reports status ${said}`, responded: true };
+    if (latencyMs > degradedLatencyMs) return { outcome: 'warn', latencyMs, detail: `slow: ${Math.round(latencyMs)} ms`, responded: true };
+    return { outcome: 'pass', latencyMs, detail: `HTTP ${res.statusCode}`, responded: true };
   } catch (error) {
     const e = error as { code?: string; name?: string; message: string };
     const timedOut = controller.signal.aborted || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
-    return { outcome: 'fail', latencyMs: performance.now() - started, detail: timedOut ? `timeout after ${timeoutMs} ms` : e.code ?? e.message };
+    return { outcome: 'fail', latencyMs: performance.now() - started, detail: timedOut ? `timeout after ${timeoutMs} ms` : e.code ?? e.message, responded: false };
   } finally {
     clearTimeout(timer);
   }

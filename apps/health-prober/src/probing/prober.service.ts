@@ -22,6 +22,8 @@ interface Tracked {
   ownerVersion: number;
   owned: boolean;
   lastOutcome?: ProbeOutcome;
+  /** The last check's detail (refused, timeout, …): for our log only, never reported. */
+  lastDetail?: string;
   /** The status we last asked registry-api for, until the table shows it. */
   reported?: { status: HealthStatus; at: number };
   pruneRequested?: boolean;
@@ -136,6 +138,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     this.metrics.probeDuration.observe(result.latencyMs / 1000);
     record(t.state, result.outcome, Date.now(), checkReason(result));
     t.lastOutcome = result.outcome;
+    t.lastDetail = result.detail;
     const current = this.table.get(instance.serviceId);
     if (current) this.evaluate(current, t, Date.now(), true);
     return result.outcome;
@@ -178,7 +181,8 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     void this.registry.reportHealth(instance.serviceId, target, reason).then((ok) => {
       if (ok) {
         this.metrics.reports.inc({ status: target });
-        this.logger.log(`${instance.serviceId}: ${instance.status} → ${target} (${reason})`);
+        const detail = t.lastOutcome === 'fail' && fromHeartbeat !== target ? `; last check: ${t.lastDetail}` : '';
+        this.logger.log(`${instance.serviceId}: ${instance.status} → ${target} (${reason}${detail})`);
       } else {
         t.reported = undefined;
       }

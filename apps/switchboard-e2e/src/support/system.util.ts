@@ -103,6 +103,8 @@ export class System {
       REGISTRY_URL: this.registry.url,
       PROBER_ENVIRONMENT: 'development',
       CHECK_INTERVAL_MS: '200',
+      // Below the production floor on purpose: the e2e suites need failures found within a second.
+      PROBE_MIN_INTERVAL_MS: '100',
       CHECK_TIMEOUT_MS: '200',
       UNHEALTHY_THRESHOLD: '2',
       HEALTHY_THRESHOLD: '2',
