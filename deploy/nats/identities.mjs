@@ -43,15 +43,21 @@ function ensureSeed(file) {
   return nkeys.fromSeed(new TextEncoder().encode(readFileSync(file, 'utf8').trim())).getPublicKey();
 }
 
+/** health-prober replicas find each other by heartbeats under this service name: no service may use it. */
+const RESERVED_SERVICE_NAMES = new Set(['health-prober']);
+
 function parseService(value) {
   const tokens = value.split('/');
   if (tokens.length !== 3 || !tokens.every((t) => TOKEN.test(t))) {
     throw new Error(`--service/--remove wants ENV/SERVICE/ID, each [A-Za-z0-9_-]{1,128}; got "${value}"`);
   }
+  if (RESERVED_SERVICE_NAMES.has(tokens[1])) throw new Error(`"${tokens[1]}" is reserved for the control plane; pick another service name`);
   return tokens.join('.');
 }
 
 export function generate({ out, services = [], remove = [] }) {
+  const added = services.map(parseService);
+  const removed = remove.map(parseService);
   const seeds = join(out, 'seeds');
   const serviceSeeds = join(out, 'services');
   mkdirSync(seeds, { recursive: true, mode: 0o700 });
@@ -61,8 +67,8 @@ export function generate({ out, services = [], remove = [] }) {
   const env = Object.entries(ROLES).map(([role, variable]) => `${variable}=${ensureSeed(join(seeds, `${role}.nk`))}`);
   writeFileSync(join(out, 'server.env'), env.join('\n') + '\n');
 
-  for (const name of remove.map(parseService)) rmSync(join(serviceSeeds, `${name}.nk`), { force: true });
-  for (const name of services.map(parseService)) ensureSeed(join(serviceSeeds, `${name}.nk`));
+  for (const name of removed) rmSync(join(serviceSeeds, `${name}.nk`), { force: true });
+  for (const name of added) ensureSeed(join(serviceSeeds, `${name}.nk`));
   const users = readdirSync(serviceSeeds)
     .filter((file) => file.endsWith('.nk'))
     .sort()

@@ -7,6 +7,7 @@ import {
   nanos,
   NatsConnection,
   nkeyAuthenticator,
+  nkeys,
   RequestStrategy,
   RetentionPolicy,
   StorageType,
@@ -172,6 +173,14 @@ describe('NATS identities and permissions of deploy/nats/nats-server.conf', () =
     expect((await invalidatorJsm.consumers.info('REGISTRY', 'cache-invalidator')).ack_floor.stream_seq).toBe(published.seq);
 
     for (const party of parties) expect(party.violations).toEqual([]);
+  });
+
+  it('refuses a connection without an identity, or with a key it does not know', async () => {
+    const connected = (options: Parameters<typeof connect>[0]) => connect({ servers: server.url, ...options }).then((nc) => nc.close().then(() => 'connected'));
+    await expect(connected({ name: 'anonymous' })).rejects.toMatchObject({ code: 'AUTHORIZATION_VIOLATION' });
+    await expect(connected({ name: 'registry-api', authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()) })).rejects.toMatchObject({
+      code: 'AUTHORIZATION_VIOLATION',
+    });
   });
 
   it('lets a service heartbeat as itself and as no other instance', async () => {
