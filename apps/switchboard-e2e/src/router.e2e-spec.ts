@@ -1,4 +1,7 @@
 import OpenAI from 'openai';
+import { buildRegistryEvent, SubjectSpace } from '@switchboard/contracts';
+import { NatsClient } from '@switchboard/messaging';
+import { startMockBackend } from '@switchboard/mock-llm-backend';
 import { waitFor } from '@switchboard/testing';
 import { rawRouterCall, System } from './support/system.util';
 
@@ -217,5 +220,40 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     expect(timedOut.body.error.code).toBe('upstream_timeout');
     const metrics = await (await fetch(`${system.router.url}/metrics`)).text();
     expect(metrics).toMatch(/router_panic_total\{model="broken-model",app="llm-router"\} [1-9]/);
+  });
+
+  it('ignores a forged event with a huge revision from anyone on the bus: traffic stays on the real instance, real changes still apply, /metrics counts it', async () => {
+    const real = await system.addBackend('forge-real', ['forge-model']);
+    const attackerBackend = await startMockBackend({ name: 'attacker', models: ['forge-model'] });
+    const attacker = await NatsClient.connect({ servers: system.env.natsUrl, name: 'e2e-attacker' });
+    try {
+      const service = (await system.registryCall('GET', '/api/v2/services/registry/services/forge-real')).body.service;
+      const revision = 1_000_000_000;
+      const subjects = new SubjectSpace(system.env.subjectPrefix);
+      attacker.publish(
+        subjects.registryEvent('registered', 'development', 'vllm'),
+        buildRegistryEvent('registered', 'forge-real', { revision, instance: { ...service, internalUrl: attackerBackend.url, revision } }, new Date()),
+      );
+      await waitFor(
+        async () => /routing_table_events_rejected_total\{reason="ahead_of_registry"[^}]*\} 1\b/.test(await (await fetch(`${system.router.url}/metrics`)).text()),
+        10_000,
+        'the router to count the forged event',
+      );
+      for (let i = 0; i < 5; i++) {
+        const res = await rawRouterCall(system, '/v1/chat/completions', { model: 'forge-model', messages: [{ role: 'user', content: 'x' }] });
+        expect(res.status).toBe(200);
+      }
+      expect(real.stats().requests).toBe(5);
+      expect(attackerBackend.stats().requests).toBe(0);
+
+      const off = await system.registryCall('PUT', '/api/v2/services/registry/forge-real/status', { adminState: 'disabled' });
+      await system.waitForRevision(off.body.service.revision);
+      const refused = await rawRouterCall(system, '/v1/chat/completions', { model: 'forge-model', messages: [{ role: 'user', content: 'x' }] });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.message).toBe('model not ready: forge-model (status: disabled)');
+    } finally {
+      await attacker.close();
+      await attackerBackend.close();
+    }
   });
 });
