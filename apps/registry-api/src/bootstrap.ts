@@ -1,12 +1,11 @@
-import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
-import { flattenValidationErrors, VALIDATION_OPTIONS } from '@switchboard/contracts';
 import { AppModule } from './app.module';
 import type { RegistryApiConfig } from './config/registry-api.config';
-import { RegistryException } from './registry/registry.exception';
+import { RegistryValidationPipe } from './registry/validation-pipe.util';
 
 /** Builds the app (HTTP, validation, OpenAPI) without listening: main.ts and tests share it. */
 export async function createRegistryApi(config: RegistryApiConfig): Promise<NestFastifyApplication> {
@@ -16,13 +15,7 @@ export async function createRegistryApi(config: RegistryApiConfig): Promise<Nest
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
-  app.useGlobalPipes(
-    new ValidationPipe({
-      ...VALIDATION_OPTIONS,
-      transform: true,
-      exceptionFactory: (errors) => RegistryException.validation(flattenValidationErrors(errors)),
-    }),
-  );
+  app.useGlobalPipes(new RegistryValidationPipe());
   app.enableShutdownHooks();
   setupOpenApi(app);
   await app.init();
@@ -38,6 +31,7 @@ function setupOpenApi(app: INestApplication): void {
       .setVersion('2')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Registry-Token' }, 'registry-token')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Admin-Token' }, 'admin-token')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Registry-Token', description: 'REGISTRY_READ_TOKEN (or the write or admin token), when reads are protected' }, 'read-token')
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs/openapi.json' });

@@ -23,6 +23,15 @@ describe('RegistryApiConfig', () => {
     }
   });
 
+  it('reads the security settings, and stops naming REGISTRY_ALLOWED_ENDPOINTS and its bad entry', () => {
+    expect(loadConfig(RegistryApiConfig, {})).toMatchObject({ HEALTH_CHECK_MIN_INTERVAL_MS: 1000, REGISTRY_READ_TOKEN: undefined, REGISTRY_ALLOWED_ENDPOINTS: undefined });
+    const config = loadConfig(RegistryApiConfig, { REGISTRY_ALLOWED_ENDPOINTS: '10.0.0.0/8, *.svc.cluster.local:8000', HEALTH_CHECK_MIN_INTERVAL_MS: '200', REGISTRY_READ_TOKEN: 'reader-token' });
+    expect(config).toMatchObject({ REGISTRY_ALLOWED_ENDPOINTS: '10.0.0.0/8, *.svc.cluster.local:8000', HEALTH_CHECK_MIN_INTERVAL_MS: 200 });
+    expect(redactedConfig(config)).toMatchObject({ REGISTRY_READ_TOKEN: '***' });
+    expect(() => loadConfig(RegistryApiConfig, { REGISTRY_ALLOWED_ENDPOINTS: '10.0.0.0/8,10.0.0.0/40' })).toThrow(/REGISTRY_ALLOWED_ENDPOINTS: entry "10\.0\.0\.0\/40" is not a CIDR/);
+    expect(() => loadConfig(RegistryApiConfig, { HEALTH_CHECK_MIN_INTERVAL_MS: '10' })).toThrow(/HEALTH_CHECK_MIN_INTERVAL_MS/);
+  });
+
   it('refuses to start in production on the development tokens', () => {
     expect(() => loadConfig(RegistryApiConfig, { NODE_ENV: 'production' }, productionRules)).toThrow(/REGISTRY_TOKEN: set a real token[\s\S]*ADMIN_TOKEN: set a real token/);
     const config = loadConfig(

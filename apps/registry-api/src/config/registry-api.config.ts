@@ -1,4 +1,5 @@
-import { IsBoolean, IsInt, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength } from 'class-validator';
+import { IsEndpointAllowlist } from '@switchboard/contracts';
 import { BooleanFromEnv, RedisEnv, Secret } from '@switchboard/config';
 
 /** Development defaults, documented in the README; refused when NODE_ENV=production. */
@@ -52,6 +53,18 @@ export class RegistryApiConfig extends RedisEnv {
 
   @IsInt() @Min(100) @Max(600_000)
   PROBER_REQUEST_TIMEOUT_MS: number = 30_000;
+
+  /** When set, reads (lists, one instance, discovery, models) need it as X-Registry-Token, or the write or admin token. */
+  @IsOptional() @Secret() @IsString() @MinLength(8)
+  REGISTRY_READ_TOKEN?: string = undefined;
+
+  /** Optional allowlist of registrable endpoints (CIDRs, hosts, *.suffix patterns, optional ports); unset: any. */
+  @IsOptional() @IsEndpointAllowlist()
+  REGISTRY_ALLOWED_ENDPOINTS?: string = undefined;
+
+  /** Floor on a registration's healthCheck.intervalMs, so the prober cannot be made to hammer an address. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  HEALTH_CHECK_MIN_INTERVAL_MS: number = 1000;
 
   /** The discovery cache (cache-aside; cache-invalidator keeps it coherent). Off: every read goes to PostgreSQL. */
   @BooleanFromEnv() @IsBoolean()

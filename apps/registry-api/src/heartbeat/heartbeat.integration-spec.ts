@@ -45,7 +45,7 @@ describe('heartbeats over NATS and REST (real PostgreSQL and NATS)', () => {
 
     const services = await waitFor(
       async () => {
-        const list = (await api.http('GET', `${BASE}/services?environment=staging`)).body.services as { serviceId: string; lastSeen: string; load: Record<string, number> }[];
+        const list = (await api.http('GET', `${BASE}/services?environment=staging&limit=1000`)).body.services as { serviceId: string; lastSeen: string; load: Record<string, number> }[];
         const fresh = list.filter((s) => s.load['requestsPerMinute'] === ROUNDS * 10 && s.load['inflight'] === ROUNDS && Date.parse(s.lastSeen) >= started.getTime() - 5);
         const viaRest = list.filter((s) => s.load['averageLatency'] === 42);
         return fresh.length === INSTANCES && viaRest.length === 50 ? list : undefined;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AdminState, ModelDeploymentView, RegisterModelDto } from '@switchboard/contracts';
 import { RegistryRepository } from '@switchboard/persistence';
+import { EndpointPolicy } from '../registry/endpoint-policy.service';
 import { toModelViews } from '../registry/instance-view.util';
 import { RegistryException } from '../registry/registry.exception';
 import { RegistryWriter } from '../writes/registry-writer.service';
@@ -19,10 +20,12 @@ export class ModelRegistryService {
   constructor(
     private readonly writer: RegistryWriter,
     private readonly repository: RegistryRepository,
+    private readonly policy: EndpointPolicy,
   ) {}
 
   async register(dto: RegisterModelDto, traceparent: string): Promise<ModelRegistrationResult> {
     const fields = modelRegistrationFields(dto);
+    this.policy.checkModel(fields.vmIp, fields.internalPort);
     if (dto.dryRun) {
       const preview = await this.writer.preview(fields);
       return { dryRun: true, created: preview.created, changed: preview.changed, models: toModelViews(preview.entity) };

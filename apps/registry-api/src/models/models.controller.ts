@@ -15,6 +15,8 @@ import { ModelRegistryService } from './model-registry.service';
  */
 @ApiTags('models')
 @Controller('api/v2/services/registry/models')
+@RequireToken('read')
+@ApiSecurity('read-token')
 export class ModelsController {
   constructor(
     private readonly models: ModelRegistryService,
@@ -43,10 +45,10 @@ export class ModelsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List model deployments (filters: environment, status, model)' })
+  @ApiOperation({ summary: 'List model deployments (filters: environment, status, model), a page of `limit` rows at a time (default 100, at most 1000); pass `nextCursor` back as `cursor`' })
   async list(@Query() query: ListModelsQueryDto) {
-    const models = await this.queries.listModels(query);
-    return { success: true, count: models.length, models };
+    const page = await this.queries.listModels(query);
+    return { success: true, count: page.items.length, nextCursor: page.nextCursor, models: page.items };
   }
 
   @Post('enable')

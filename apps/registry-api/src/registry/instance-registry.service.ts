@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { RegisterServiceDto, ServiceInstanceView, UpdateStatusDto } from '@switchboard/contracts';
 import { plain } from '../writes/registration.util';
 import { RegistryWriter } from '../writes/registry-writer.service';
+import { EndpointPolicy } from './endpoint-policy.service';
 import { toInstanceView } from './instance-view.util';
 import { RegistryException } from './registry.exception';
 
@@ -14,9 +15,13 @@ export interface RegistrationResult {
 /** The write use cases of one instance: register, change status, deregister (REST and NATS commands alike). */
 @Injectable()
 export class InstanceRegistryService {
-  constructor(private readonly writer: RegistryWriter) {}
+  constructor(
+    private readonly writer: RegistryWriter,
+    private readonly policy: EndpointPolicy,
+  ) {}
 
   async register(dto: RegisterServiceDto, traceparent: string): Promise<RegistrationResult> {
+    this.policy.checkService(dto.vmIp, dto.internalPort, dto.healthCheck);
     const result = await this.writer.upsert(
       {
         serviceId: dto.serviceId,

@@ -14,6 +14,8 @@ import { Traceparent } from './traceparent.util';
 /** The REST API of the reference registry guide, at its paths and with its shapes. */
 @ApiTags('registry')
 @Controller('api/v2/services/registry')
+@RequireToken('read')
+@ApiSecurity('read-token')
 export class RegistryController {
   constructor(
     private readonly registry: InstanceRegistryService,
@@ -33,10 +35,10 @@ export class RegistryController {
   }
 
   @Get('services')
-  @ApiOperation({ summary: 'List instances (filters: serviceName, environment, status, capability)' })
+  @ApiOperation({ summary: 'List instances (filters: serviceName, environment, status, capability), a page of `limit` at a time (default 100, at most 1000); pass `nextCursor` back as `cursor`' })
   async list(@Query() query: ListServicesQueryDto) {
-    const services = await this.queries.list(query);
-    return { success: true, count: services.length, services };
+    const page = await this.queries.list(query);
+    return { success: true, count: page.items.length, nextCursor: page.nextCursor, services: page.items };
   }
 
   @Get('services/:serviceId')
@@ -70,6 +72,8 @@ export class RegistryController {
   }
 
   @Get('snapshot')
+  @RequireToken('admin')
+  @ApiSecurity('admin-token')
   @ApiOperation({ summary: 'Every instance plus the highest revision (also on NATS registry.cmd.snapshot)' })
   async snapshot() {
     return { success: true, ...(await this.queries.snapshot()) };

@@ -1,6 +1,6 @@
 import { encodeJson } from '@switchboard/messaging';
 import { waitFor } from '@switchboard/testing';
-import { ADMIN_TOKEN, BASE, registration, RunningRegistryApi, startRegistryApi, writeHeaders } from '../testing/registry-api-harness.util';
+import { ADMIN_TOKEN, adminHeaders, BASE, registration, RunningRegistryApi, startRegistryApi, writeHeaders } from '../testing/registry-api-harness.util';
 
 describe('registry-api REST (real PostgreSQL and NATS)', () => {
   let api: RunningRegistryApi;
@@ -276,13 +276,13 @@ describe('registry-api REST (real PostgreSQL and NATS)', () => {
       const [event] = (await settled()).slice(before);
       expect(event).toMatchObject({ kind: 'deregistered', event: { data: { revision: res.body.revision, serviceId: 'gone-1', serviceName: 'gone', environment: 'production' } } });
 
-      const snapshot = await api.http('GET', `${BASE}/snapshot`);
+      const snapshot = await api.http('GET', `${BASE}/snapshot`, undefined, adminHeaders);
       expect(snapshot.body.revision).toBe(res.body.revision);
       expect(snapshot.body.instances.find((i: { serviceId: string }) => i.serviceId === 'gone-1')).toBeUndefined();
     });
 
     it('answers the same snapshot over REST and over NATS registry.cmd.snapshot, and its revision on registry.cmd.revision', async () => {
-      const rest = (await api.http('GET', `${BASE}/snapshot`)).body;
+      const rest = (await api.http('GET', `${BASE}/snapshot`, undefined, adminHeaders)).body;
       const [nats, ...more] = await api.nats.requestChunks<{ revision: number; instances: { serviceId: string; revision: number }[] }>(api.subjects.snapshotCommand, {});
       expect(more).toEqual([]);
       expect(nats.revision).toBe(rest.revision);

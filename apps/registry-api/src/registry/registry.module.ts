@@ -17,6 +17,7 @@ import { ProberClient } from '../prober/prober-client.service';
 import { RegistryQueries } from '../queries/registry-queries.service';
 import { RestHeartbeatService } from '../heartbeat/rest-heartbeat.service';
 import { RegistryWriter } from '../writes/registry-writer.service';
+import { EndpointPolicy } from './endpoint-policy.service';
 import { InstanceRegistryService } from './instance-registry.service';
 import { RegistryController } from './registry.controller';
 import { RegistryExceptionFilter } from './registry.exception';
@@ -28,6 +29,7 @@ import { RegistryCommandsHandler } from './registry-commands.handler';
   providers: [
     RegistryWriter,
     InstanceRegistryService,
+    EndpointPolicy,
     ModelRegistryService,
     RegistryQueries,
     RestHeartbeatService,

@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig } from '@switchboard/config';
 import { parseRegistryEvent, ParsedRegistryEvent, SubjectSpace } from '@switchboard/contracts';
 import { decodeJson, NatsClient } from '@switchboard/messaging';
+import { RegistryRepository } from '@switchboard/persistence';
 import { createTestEnvironment, TestEnvironment } from '@switchboard/testing';
 import { createRegistryApi } from '../bootstrap';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
@@ -23,6 +24,8 @@ export interface RunningRegistryApi {
   settledEvents(): ReturnType<RunningRegistryApi['streamEvents']>;
   /** Every event on this suite's REGISTRY stream, in stream order, validated as consumers do. */
   streamEvents(): Promise<(ParsedRegistryEvent & { subject: string; msgId?: string; traceparent?: string })[]>;
+  /** What a refused request must leave unchanged: the highest revision, the rows, the outbox. */
+  writeState(): Promise<{ revision: number; rows: number; outbox: number }>;
   close(): Promise<void>;
 }
 
@@ -88,6 +91,11 @@ export async function startRegistryApi(label: string, overrides: Record<string, 
       return streamEvents();
     },
     streamEvents,
+    async writeState() {
+      const repository = app.get(RegistryRepository);
+      const { revision, instances } = await repository.snapshot();
+      return { revision, rows: instances.length, outbox: await repository.outboxDepth() };
+    },
     async close() {
       await nats.close();
       await app.close();
@@ -116,3 +124,4 @@ export function registration(overrides: Record<string, unknown> = {}): Record<st
 }
 
 export const writeHeaders = { 'x-registry-token': REGISTRY_TOKEN };
+export const adminHeaders = { 'x-admin-token': ADMIN_TOKEN };

@@ -57,19 +57,24 @@ function keyProblem(key: string, field: string): string | undefined {
   return undefined;
 }
 
+/** A JSON object: plain, null-prototype, or a parser's dictionary class (Fastify's query objects); not a Date, Map, Buffer… */
 function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
+  return Object.prototype.toString.call(value) === '[object Object]';
 }
 
 /**
  * The problems of `value`, at most a few, each `{ field, reason }` with a dotted path below `root`
  * (array items by index: `capabilities.3`). `root` names the value itself: '' for a body (its
- * problems are reported as `(body)` when they concern the whole), or the parameter's name.
+ * problems are reported as `rootName`, `(body)` by default, when they concern the whole), or the
+ * parameter's name.
  */
-export function untrustedInputErrors(value: unknown, root = '', limits: UntrustedInputLimits = UNTRUSTED_INPUT_LIMITS): FieldError[] {
+export function untrustedInputErrors(
+  value: unknown,
+  root = '',
+  limits: UntrustedInputLimits = UNTRUSTED_INPUT_LIMITS,
+  rootName = root || '(body)',
+): FieldError[] {
   const errors: FieldError[] = [];
-  const rootName = root || '(body)';
   let nodes = 0;
   // Iterative, so depth is bounded by the check, not by the call stack.
   const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: root, depth: 0 }];

@@ -1,4 +1,4 @@
-import { Brackets, DataSource, EntityManager } from 'typeorm';
+import { Brackets, DataSource, EntityManager, In } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
 import { OutboxEntity } from './outbox.entity';
@@ -15,6 +15,33 @@ export interface InstanceFilter {
   kind?: InstanceKind;
   /** Only instances that serve at least one model. */
   servesModels?: boolean;
+}
+
+/** Where the previous page of the instance list ended (its sort key: service name, then id). */
+export interface InstancePosition {
+  serviceName: string;
+  serviceId: string;
+}
+
+/** Where the previous page of the model list ended (its sort key: model, environment, deployment id). */
+export interface ModelRowPosition {
+  model: string;
+  environment: string;
+  serviceId: string;
+}
+
+export type ModelRowFilter = Pick<InstanceFilter, 'environment' | 'status' | 'adminState' | 'model'>;
+
+/** One row of the model list: a deployment and one model it serves. */
+export interface ModelRow {
+  model: string;
+  instance: ServiceInstanceEntity;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** More rows follow the last item. */
+  more: boolean;
 }
 
 export interface OutboxRecord {
@@ -150,6 +177,39 @@ export class RegistryRepository {
 
   list(filter: InstanceFilter = {}): Promise<ServiceInstanceEntity[]> {
     return filteredQuery(this.dataSource.manager, filter).orderBy('i.serviceName').addOrderBy('i.serviceId').getMany();
+  }
+
+  /** Up to `limit` instances after `after` in (service name, id) order: a keyset page, stable under concurrent writes. */
+  async listPage(filter: InstanceFilter, after: InstancePosition | undefined, limit: number): Promise<Page<ServiceInstanceEntity>> {
+    const q = filteredQuery(this.dataSource.manager, filter);
+    if (after) q.andWhere('(i.serviceName, i.serviceId) > (:afterName, :afterId)', { afterName: after.serviceName, afterId: after.serviceId });
+    const rows = await q.orderBy('i.serviceName').addOrderBy('i.serviceId').limit(limit + 1).getMany();
+    return { items: rows.slice(0, limit), more: rows.length > limit };
+  }
+
+  /**
+   * Up to `limit` (deployment, model) rows after `after` in (model, environment, id) order, for the
+   * model list: one row per model an instance serves, so the page is cut in SQL, not in memory.
+   */
+  modelPage(filter: ModelRowFilter, after: ModelRowPosition | undefined, limit: number): Promise<Page<ModelRow>> {
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const where = ['cardinality(i.models) > 0'];
+    if (filter.environment) where.push(`i.environment = ${param(filter.environment)}`);
+    if (filter.status) where.push(`i.status = ${param(filter.status)}`);
+    if (filter.adminState) where.push(`i.admin_state = ${param(filter.adminState)}`);
+    if (filter.model) where.push(`m.model = ${param(filter.model)}`);
+    if (after) where.push(`(m.model, i.environment, i.service_id) > (${param(after.model)}, ${param(after.environment)}, ${param(after.serviceId)})`);
+    const sql = `SELECT i.service_id AS id, m.model FROM service_instances i CROSS JOIN LATERAL unnest(i.models) AS m(model)
+                  WHERE ${where.join(' AND ')} ORDER BY m.model, i.environment, i.service_id LIMIT ${param(limit + 1)}`;
+    // The rows and the instances they name, from one view.
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const raw: { id: string; model: string }[] = await manager.query(sql, params);
+      const page = raw.slice(0, limit);
+      const entities = page.length ? await manager.find(ServiceInstanceEntity, { where: { serviceId: In([...new Set(page.map((r) => r.id))]) } }) : [];
+      const byId = new Map(entities.map((e) => [e.serviceId, e]));
+      return { items: page.map((r) => ({ model: r.model, instance: byId.get(r.id) as ServiceInstanceEntity })), more: raw.length > limit };
+    });
   }
 
   /** PostgreSQL's default READ COMMITTED; the per-instance advisory lock does the serialising. */
