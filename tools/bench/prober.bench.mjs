@@ -300,7 +300,7 @@ async function phaseThroughput(registry, sharedPorts, nc) {
   if (reg.failures) throw new Error(`${reg.failures} registration(s) failed`);
 
   // The prober loads the table with registry.cmd.snapshot: note whether it needs more than one NATS message.
-  const snapshot = await registry.pool.request({ path: '/api/v2/services/registry/snapshot', method: 'GET' });
+  const snapshot = await registry.pool.request({ path: '/api/v2/services/registry/snapshot', method: 'GET', headers: { 'x-admin-token': 'dev-admin-token' } });
   const snapshotBytes = (await snapshot.body.arrayBuffer()).byteLength;
   const maxPayload = nc.info.max_payload;
   if (snapshotBytes > maxPayload) log(`the snapshot (${(snapshotBytes / 2 ** 20).toFixed(2)} MiB over HTTP) is over NATS max_payload (${(maxPayload / 2 ** 20).toFixed(2)} MiB): it takes several messages`);
@@ -529,7 +529,8 @@ async function main() {
   for (let k = 0; k < FAST; k++) fastPorts.push(await listen(0));
 
   const registryPort = await freePort();
-  const registry = start('registry-api', [MAIN.registry], { PORT: String(registryPort), DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}` });
+  // FAST_CHECK's 500 ms interval is below registry-api's default floor (1 s): lowered on purpose here.
+  const registry = start('registry-api', [MAIN.registry], { PORT: String(registryPort), DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`, HEALTH_CHECK_MIN_INTERVAL_MS: String(FAST_CHECK.intervalMs) });
   registry.url = `http://127.0.0.1:${registryPort}`;
   registry.pool = new Pool(registry.url, { connections: REG_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
   await waitFor('registry-api to answer /health', async () => (await getJson(registry.pool, '/health')).statusCode === 200, [registry]);
