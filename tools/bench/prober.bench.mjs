@@ -309,7 +309,8 @@ async function phaseThroughput(registry, sharedPorts, nc) {
   const inspectPort = CPU_PROFILE ? await freePort() : undefined;
   const args = [...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []), MAIN.prober];
   proberStartedAt = performance.now();
-  const prober = start('health-prober', args, { PORT: String(port), REGISTRY_URL: registry.url });
+  // Its own floor (1 s by default) would stretch phase 2's 500 ms checks.
+  const prober = start('health-prober', args, { PORT: String(port), REGISTRY_URL: registry.url, PROBE_MIN_INTERVAL_MS: String(FAST_CHECK.intervalMs) });
   prober.pool = new Pool(`http://127.0.0.1:${port}`, { connections: 2, keepAliveTimeout: 30_000 });
   let tableLoadMs;
   await waitFor(`the prober's table to hold ${N} instances`, async () => {
