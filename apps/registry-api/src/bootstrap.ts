@@ -2,16 +2,31 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { RegistryApiConfig } from './config/registry-api.config';
+import { RegistryErrorCode } from './registry/registry.exception';
 import { RegistryValidationPipe } from './registry/validation-pipe.util';
 
 /** Builds the app (HTTP, validation, OpenAPI) without listening: main.ts and tests share it. */
 export async function createRegistryApi(config: RegistryApiConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
-    new FastifyAdapter({ bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: true }),
+    new FastifyAdapter({
+      bodyLimit: config.BODY_LIMIT_BYTES,
+      trustProxy: true,
+      // A URL that is not valid percent-encoded UTF-8 never reaches Nest: answer it in the API's error shape.
+      frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+        void reply.status(400).send({
+          success: false,
+          statusCode: 400,
+          error: RegistryErrorCode.ValidationFailed,
+          message: 'Validation failed: the URL is not valid percent-encoded UTF-8',
+          errors: [{ field: '(url)', reason: `the URL is not valid percent-encoded UTF-8 (${error.code})` }],
+        });
+      },
+    }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));

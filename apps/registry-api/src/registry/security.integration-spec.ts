@@ -162,7 +162,7 @@ describe('registry-api security (real PostgreSQL and NATS)', () => {
     });
   });
 
-  it('drops a NATS heartbeat with U+0000 in a key and counts it invalid (a later valid one proves it was handled)', async () => {
+  it('drops NATS heartbeats with U+0000 or a reserved key, or null figures, and counts them invalid (a later valid one proves they were handled)', async () => {
     expect((await register({ serviceId: 'hb-nul', environment: 'staging' })).status).toBe(201);
     expect((await register({ serviceId: 'hb-ok', environment: 'staging' })).status).toBe(201);
     const metric = async () => {
@@ -170,10 +170,13 @@ describe('registry-api security (real PostgreSQL and NATS)', () => {
       return Number(/registry_heartbeats_dropped_total\{reason="invalid"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
     };
     const droppedBefore = await metric();
-    api.nats.publish(api.subjects.heartbeat('staging', 'mech-llms', 'hb-nul'), { metadata: { inflight: 7, ['x\u0000']: 1 } });
+    const subject = api.subjects.heartbeat('staging', 'mech-llms', 'hb-nul');
+    api.nats.publish(subject, { metadata: { inflight: 7, ['x\u0000']: 1 } });
+    api.nats.publish(subject, { metadata: { inflight: 7, constructor: 1 } });
+    api.nats.publish(subject, { metadata: { inflight: null } });
     api.nats.publish(api.subjects.heartbeat('staging', 'mech-llms', 'hb-ok'), { metadata: { inflight: 7 } });
     await waitFor(async () => ((await get('/services/hb-ok')).body.service.load.inflight === 7 ? true : undefined), 10_000, 'the sentinel heartbeat');
     expect((await get('/services/hb-nul')).body.service.load).toEqual({});
-    expect(await metric()).toBe(droppedBefore + 1);
+    expect(await metric()).toBe(droppedBefore + 3);
   });
 });

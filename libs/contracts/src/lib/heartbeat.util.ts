@@ -1,4 +1,4 @@
-import { HeartbeatDto } from './service-instance.dto';
+import { HeartbeatDto, INFLIGHT_MAX, LOAD_MAX } from './service-instance.dto';
 import { parseWith, ParseResult } from './validation.util';
 
 const LOAD_KEYS = new Set(['requestsPerMinute', 'averageLatency', 'errorRate', 'inflight']);
@@ -18,9 +18,9 @@ function fastAccepts(body: unknown): boolean {
     if (!LOAD_KEYS.has(key)) return false;
     const value = metadata[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return false;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > LOAD_MAX) return false;
     if (key === 'errorRate' && value > 1) return false;
-    if (key === 'inflight' && !Number.isInteger(value)) return false;
+    if (key === 'inflight' && (!Number.isInteger(value) || value > INFLIGHT_MAX)) return false;
   }
   return true;
 }

@@ -15,6 +15,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus } from './status';
@@ -169,31 +170,43 @@ export class RegisterServiceDto {
   requiredEnvironmentVars?: RequiredEnvironmentVarDto[];
 }
 
+/** Bounds that no real figure reaches; beyond them a value is a mistake or an attack, not load. */
+export const LOAD_MAX = 1e12;
+export const INFLIGHT_MAX = 1e9;
+
+/** Absent is fine; null is not (it would be merged into the stored load figures as null). */
+function givenOrNull(_: object, value: unknown): boolean {
+  return value !== undefined;
+}
+
 /** Load figures a heartbeat carries; the router's balancer and the prober read them. */
 export class LoadFiguresDto {
   @ApiPropertyOptional({ example: 45 })
-  @IsOptional()
+  @ValidateIf(givenOrNull)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
+  @Max(LOAD_MAX)
   requestsPerMinute?: number;
 
   @ApiPropertyOptional({ example: 250, description: 'milliseconds' })
-  @IsOptional()
+  @ValidateIf(givenOrNull)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
+  @Max(LOAD_MAX)
   averageLatency?: number;
 
   @ApiPropertyOptional({ example: 0.01, description: 'fraction 0..1' })
-  @IsOptional()
+  @ValidateIf(givenOrNull)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(1)
   errorRate?: number;
 
   @ApiPropertyOptional({ example: 3, description: 'requests in flight' })
-  @IsOptional()
+  @ValidateIf(givenOrNull)
   @IsInt()
   @Min(0)
+  @Max(INFLIGHT_MAX)
   inflight?: number;
 }
 
