@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { loadConfigOrExit, redactedConfig } from '@switchboard/config';
+import { exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { AppModule } from './app.module';
 import { HealthProberConfig } from './config/health-prober.config';
 
@@ -16,7 +16,4 @@ async function main(): Promise<void> {
   new Logger('health-prober').log(`listening on http://${config.HOST}:${config.PORT} with ${JSON.stringify(redactedConfig(config))}`);
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`health-prober failed to start: ${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('health-prober'));

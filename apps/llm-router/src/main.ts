@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { loadConfigOrExit, redactedConfig } from '@switchboard/config';
+import { exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { createLlmRouter } from './bootstrap';
 import { LlmRouterConfig, productionRules } from './config/llm-router.config';
 
@@ -11,7 +11,4 @@ async function main(): Promise<void> {
   new Logger('llm-router').log(`listening on http://${config.HOST}:${config.PORT} for ${config.ROUTER_ENVIRONMENT} with ${JSON.stringify(redactedConfig(config))}`);
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`llm-router failed to start: ${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('llm-router'));

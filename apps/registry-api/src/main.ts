@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { migrateWithLock, registryDataSourceOptions } from '@switchboard/persistence';
-import { loadConfigOrExit, redactedConfig } from '@switchboard/config';
+import { exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { createRegistryApi } from './bootstrap';
 import { productionRules, RegistryApiConfig } from './config/registry-api.config';
 
@@ -22,7 +22,4 @@ async function main(): Promise<void> {
   logger.log(`listening on http://${config.HOST}:${config.PORT} (OpenAPI at /api/docs) with ${JSON.stringify(redactedConfig(config))}`);
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`registry-api failed to start: ${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('registry-api'));

@@ -102,3 +102,15 @@ export function loadConfigOrExit<T extends object>(app: string, cls: new () => T
     process.exit(78);
   }
 }
+
+/**
+ * For an app's `main().catch(…)`: one message on stderr and exit 1. URL credentials are masked,
+ * since a driver's error may quote the URL it was given; an error without a stack (a refusal that
+ * says all there is to say) shows its message alone.
+ */
+export function exitOnStartFailure(app: string): (error: Error) => never {
+  return (error) => {
+    process.stderr.write(`${app} failed to start: ${redactUrlsInText(error.stack || error.message)}\n`);
+    process.exit(1);
+  };
+}
