@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,5 +86,49 @@ describe('NatsClient against a NATS that requires authentication', () => {
     expect(allowed.isConnected).toBe(true);
     const authenticated = await connectWith({ NODE_ENV: 'production', NATS_URL: secured.url, NATS_USER: 'alice', NATS_PASSWORD: 'secretpw' }, 'alice-conn');
     await expect(authenticated.request('svc.echo', { hello: 'production' })).resolves.toEqual({ hello: 'production' });
+  });
+});
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCertificates(dir: string): void {
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl('req', '-x509', ...newKey, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=sb-test-ca');
+  for (const [name, ext] of [['server', ['-extfile', 'san.ext']], ['client', []]] as const) {
+    openssl('req', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=sb-test-${name}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', ...ext);
+  }
+}
+
+describe('NatsClient over TLS with a client certificate', () => {
+  let dir: string;
+  let server: PrivateNatsServer;
+  const clients: NatsClient[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sb-nats-tls-'));
+    makeCertificates(dir);
+    writeFileSync(
+      join(dir, 'nats-server.conf'),
+      `tls { cert_file: "${join(dir, 'server.pem')}", key_file: "${join(dir, 'server.key')}", ca_file: "${join(dir, 'ca.pem')}", verify: true }
+authorization { users: [ { user: "tls-user", password: "tlspw" } ] }
+`,
+    );
+    server = await PrivateNatsServer.start({ configFile: join(dir, 'nats-server.conf') });
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects with NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY', async () => {
+    const env = { NODE_ENV: 'production', NATS_URL: server.url, NATS_USER: 'tls-user', NATS_PASSWORD: 'tlspw', NATS_TLS_CA: join(dir, 'ca.pem'), NATS_TLS_CERT: join(dir, 'client.pem'), NATS_TLS_KEY: join(dir, 'client.key') };
+    const client = await NatsClient.connect({ ...loadConfig(NatsEnv, env).natsConnection('tls-conn'), connectTimeoutMs: 2000 });
+    clients.push(client);
+    expect(client.connection.info).toMatchObject({ tls_required: true, auth_required: true });
+    await expect(client.connection.flush()).resolves.toBeUndefined();
   });
 });
