@@ -4,14 +4,8 @@ import type { RouteInfo } from '@nestjs/common/interfaces';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
 import { collectDefaultMetrics, register } from 'prom-client';
+import { REDACTED_PATHS, redactUrlCredentials } from './log-redaction.util';
 
-/** Header and body paths that must never reach a log line. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-registry-token"]',
-  'req.headers["x-admin-token"]',
-  'req.headers.cookie',
-];
 
 /** Marks a route as open to anyone (health, metrics): apps' auth guards let it through. */
 export const PUBLIC_ROUTE = 'switchboard:public';
@@ -58,6 +52,7 @@ export class ObservabilityModule {
             name: options.app,
             level: options.logLevel ?? 'info',
             redact: { paths: REDACTED_PATHS, censor: '***' },
+            hooks: { logMethod: redactUrlCredentials },
             autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/health' },
             // In the base bindings rather than customProps, which would cost a child logger per request.
             base: { pid: process.pid, hostname: hostname(), app: options.app },
