@@ -1,6 +1,6 @@
 import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BooleanFromEnv, ConfigValidationError, IsOneOf, Secret } from './env.config';
-import { credsFrom, NatsAuthSettings, NatsConnectionSettings, nkeySeedFrom, parseNatsServers, readEnvFile } from './nats-auth.util';
+import { NatsConnectionSettings, resolveNatsConnection } from './nats-auth.util';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export type NodeEnv = (typeof NODE_ENVS)[number];
@@ -97,58 +97,7 @@ export class NatsEnv extends BaseAppEnv {
   }
 
   private resolveNats(name: string): { settings: NatsConnectionSettings; problems: string[] } {
-    const parsed = parseNatsServers(this.NATS_URL);
-    const problems = [...parsed.problems];
-    const methods: [variable: string, build: () => NatsAuthSettings][] = [];
-    const inUrl = parsed.userinfo;
-    if (inUrl) {
-      methods.push(['NATS_URL', () => (inUrl.password === undefined ? { kind: 'token', token: inUrl.user } : { kind: 'userPassword', user: inUrl.user, password: inUrl.password })]);
-    }
-    const { NATS_USER: user, NATS_PASSWORD: password } = this;
-    if (user !== undefined && password !== undefined) methods.push(['NATS_USER', () => ({ kind: 'userPassword', user, password })]);
-    else if (user !== undefined) problems.push('NATS_PASSWORD: required with NATS_USER');
-    else if (password !== undefined) problems.push('NATS_USER: required with NATS_PASSWORD');
-    const { NATS_TOKEN: token, NATS_NKEY_SEED_FILE: seedFile, NATS_CREDS: credsFile } = this;
-    if (token !== undefined) methods.push(['NATS_TOKEN', () => ({ kind: 'token', token })]);
-    if (seedFile !== undefined) methods.push(['NATS_NKEY_SEED_FILE', () => ({ kind: 'nkeySeed', seed: nkeySeedFrom('NATS_NKEY_SEED_FILE', seedFile) })]);
-    if (credsFile !== undefined) methods.push(['NATS_CREDS', () => ({ kind: 'creds', creds: credsFrom('NATS_CREDS', credsFile) })]);
-    if (methods.length > 1) problems.push(`${methods.map(([v]) => v).join(', ')}: set only one way to authenticate to NATS`);
-
-    let auth: NatsAuthSettings | undefined;
-    try {
-      auth = methods[0]?.[1]();
-    } catch (error) {
-      problems.push((error as Error).message);
-    }
-
-    const tlsFiles = { caFile: ['NATS_TLS_CA', this.NATS_TLS_CA], certFile: ['NATS_TLS_CERT', this.NATS_TLS_CERT], keyFile: ['NATS_TLS_KEY', this.NATS_TLS_KEY] } as const;
-    const tls: NonNullable<NatsConnectionSettings['tls']> = {};
-    for (const [option, [variable, path]] of Object.entries(tlsFiles)) {
-      if (path === undefined) continue;
-      try {
-        readEnvFile(variable, path);
-        tls[option as keyof typeof tls] = path;
-      } catch (error) {
-        problems.push((error as Error).message);
-      }
-    }
-    if ((this.NATS_TLS_CERT === undefined) !== (this.NATS_TLS_KEY === undefined)) problems.push('NATS_TLS_CERT, NATS_TLS_KEY: set both or neither');
-
-    const refuseAnonymous = this.isProduction && !this.NATS_ALLOW_ANONYMOUS;
-    if (refuseAnonymous && !methods.length) {
-      problems.push(
-        'NATS_CREDS, NATS_NKEY_SEED_FILE, NATS_USER + NATS_PASSWORD, NATS_TOKEN: none is set, and NODE_ENV=production needs NATS credentials (set NATS_ALLOW_ANONYMOUS=true to use an open NATS on purpose)',
-      );
-    }
-    const settings: NatsConnectionSettings = {
-      servers: parsed.servers,
-      name,
-      inboxPrefix: `_INBOX.${name}`,
-      auth,
-      tls: Object.keys(tls).length ? tls : undefined,
-      requireAuthenticatedServer: refuseAnonymous,
-    };
-    return { settings, problems };
+    return resolveNatsConnection(this, name, this.isProduction && !this.NATS_ALLOW_ANONYMOUS);
   }
 }
 
