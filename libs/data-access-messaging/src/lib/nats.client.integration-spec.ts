@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, NatsEnv } from '@switchboard/config';
-import { PrivateNatsServer } from '@switchboard/testing';
+import { PrivateNatsServer, waitFor } from '@switchboard/testing';
 import { NatsClient, NatsStartRefusedError } from './nats.client';
 
 // A throwaway user nkey made for this test; it authorizes nothing anywhere else.
@@ -68,6 +68,31 @@ describe('NatsClient against a NATS that requires authentication', () => {
     await expect(alice.request('svc.echo', { hello: 'variables' })).resolves.toEqual({ hello: 'variables' });
     const fromUrl = await connectWith({ NATS_URL: `nats://alice:secretpw@127.0.0.1:${secured.port}` }, 'alice-conn');
     await expect(fromUrl.request('svc.echo', { hello: 'url' })).resolves.toEqual({ hello: 'url' });
+  });
+
+  it('keeps reconnecting through a spell of refused credentials (a server restarted with other users) and recovers', async () => {
+    const config = join(dir, 'rotating.conf');
+    const users = (password: string) => `authorization { users: [ { user: "rot", password: "${password}" } ] }\n`;
+    writeFileSync(config, users('first'));
+    const rotating = await PrivateNatsServer.start({ configFile: config });
+    try {
+      const client = await connectWith({ NATS_URL: rotating.url, NATS_USER: 'rot', NATS_PASSWORD: 'first' }, 'rot-conn');
+      const refusals: string[] = [];
+      void (async () => {
+        for await (const status of client.connection.status()) if (status.type === 'error') refusals.push(String(status.data));
+      })();
+      await rotating.stop();
+      writeFileSync(config, users('second'));
+      await rotating.start();
+      await waitFor(() => refusals.length >= 3, 10_000, 'three refused reconnects');
+      await rotating.stop();
+      writeFileSync(config, users('first'));
+      await rotating.start();
+      await waitFor(() => client.isConnected, 10_000, 'reconnected once the password is accepted again');
+      await expect(client.connection.flush()).resolves.toBeUndefined();
+    } finally {
+      await rotating.dispose();
+    }
   });
 
   it('connects with an nkey seed file', async () => {

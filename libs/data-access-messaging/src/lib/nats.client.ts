@@ -119,6 +119,9 @@ export class NatsClient {
       authenticator: options.auth && authenticator(options.auth),
       tls: options.tls,
       maxReconnectAttempts: -1,
+      // nats.js stops reconnecting after the same auth error twice; a server restarted with its
+      // users being rotated would then leave a dead client in a live process.
+      ignoreAuthErrorAbort: true,
       reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
       reconnectJitter: 50,
       pingInterval: 10_000,
@@ -154,6 +157,7 @@ export class NatsClient {
   }
 
   private reconnecting = false;
+  private authRefusalLogged = false;
   private readonly reconnectListeners: (() => void)[] = [];
 
   /** Called after every reconnect: core subscriptions may have missed messages meanwhile. */
@@ -168,8 +172,13 @@ export class NatsClient {
         this.reconnecting = true;
       } else if (status.type === 'reconnect') {
         this.reconnecting = false;
+        this.authRefusalLogged = false;
         this.logger.log(`NATS reconnected to ${redactUrls(String(status.data))}`);
         for (const listener of this.reconnectListeners) listener();
+      } else if (status.type === 'error' && status.data === ErrorCode.AuthorizationViolation && !this.authRefusalLogged) {
+        // Once per outage: reconnects are retried every few hundred ms.
+        this.authRefusalLogged = true;
+        this.logger.error('NATS refuses this connection\'s credentials; retrying until it accepts them');
       }
     }
   }
