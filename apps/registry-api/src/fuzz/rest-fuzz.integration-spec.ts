@@ -197,6 +197,16 @@ describe('REST fuzz: hostile input is refused with a field, never 5xx, and write
     }
   }
 
+  it('refuses bodies that are not an object at all', async () => {
+    const before = await api.writeState();
+    const bodies = ['null', '[]', '"text"', '1', 'true', '{', '{"a":1', '\u0000', '[{"serviceId":"x"}]', '{"a":"\\ud800"}'];
+    for (const url of [`${BASE}/register`, `${BASE}/models`, `${BASE}/${TARGET}/heartbeat`, `${BASE}/models/enable`]) {
+      for (const body of bodies) await send({ method: 'POST', url, body, expect: 'refused' });
+    }
+    for (const body of bodies) await send({ method: 'PUT', url: `${BASE}/${TARGET}/status`, body, expect: 'refused' });
+    expect(await api.writeState()).toEqual(before);
+  });
+
   it.each([
     ['POST /register', registerCase, 1500],
     ['POST /models', modelCase, 600],

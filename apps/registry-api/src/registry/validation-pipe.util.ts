@@ -18,6 +18,10 @@ export class RegistryValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // Nest would read a JSON `null` body as `{}`: a body, when sent, must be an object.
+    if (metadata.type === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value)) && value !== undefined) {
+      throw RegistryException.validation([{ field: '(body)', reason: '(body) must be a JSON object' }]);
+    }
     if (metadata.type !== 'custom') {
       const root = metadata.data ?? '';
       const errors = untrustedInputErrors(value, root, undefined, root || `(${metadata.type})`);
