@@ -7,7 +7,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The common, valid shape, checked by hand: a strict subset of what HeartbeatDto accepts. */
+/**
+ * The common, valid shape, checked by hand: a strict subset of what HeartbeatDto accepts. It holds
+ * only known keys and bounded finite numbers (no string, no nesting), so it is also a subset of what
+ * the untrusted-input walk accepts; everything else goes through parseWith, which walks first.
+ */
 function fastAccepts(body: unknown): boolean {
   if (!isPlainObject(body)) return false;
   for (const key in body) if (key !== 'metadata') return false;
