@@ -4,6 +4,7 @@ export * from './lib/validators.util';
 export * from './lib/validation.util';
 export * from './lib/untrusted-input.util';
 export * from './lib/endpoint-allowlist.util';
+export * from './lib/page-query.dto';
 export * from './lib/service-instance.dto';
 export * from './lib/model-deployment.dto';
 export * from './lib/registry.event';

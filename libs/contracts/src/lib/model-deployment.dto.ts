@@ -1,13 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { CURSOR_PATTERN, integerFromQuery, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from './service-instance.dto';
+import { IsBoolean, IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { PageQueryDto } from './page-query.dto';
 import { AdminState, ENVIRONMENTS, HealthStatus, MODEL_STATUSES, ModelStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
 
 /** OpenAI-style model names: `llama-2-7b`, `meta-llama/Llama-3-8B`, `qwen2.5:7b`. */
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}$/;
-const LIMIT_RULE = `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`;
 const MODEL_NAME_RULE = 'modelName must be 1-256 characters: letters, digits and . _ : / @ + -, starting with a letter or digit';
 /** `host:port`, host being a DNS name or IPv4 (IPv6 as `[addr]:port`). */
 export const ENDPOINT_PATTERN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})$/;
@@ -61,7 +59,7 @@ export class ModelSelectorDto {
   environment!: string;
 }
 
-export class ListModelsQueryDto {
+export class ListModelsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: ENVIRONMENTS })
   @IsOptional()
   @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
@@ -76,20 +74,6 @@ export class ListModelsQueryDto {
   @IsOptional()
   @Matches(MODEL_NAME_PATTERN, { message: MODEL_NAME_RULE.replace('modelName', 'model') })
   model?: string;
-
-  @ApiPropertyOptional({ description: `page size, 1-${LIST_MAX_LIMIT}`, default: LIST_DEFAULT_LIMIT })
-  @IsOptional()
-  @Transform(integerFromQuery)
-  @IsInt({ message: LIMIT_RULE })
-  @Min(1, { message: LIMIT_RULE })
-  @Max(LIST_MAX_LIMIT, { message: LIMIT_RULE })
-  limit?: number;
-
-  @ApiPropertyOptional({ description: "the previous page's nextCursor" })
-  @IsOptional()
-  @IsString()
-  @Matches(CURSOR_PATTERN, { message: 'cursor must be a nextCursor this API returned' })
-  cursor?: string;
 }
 
 /** The model workflow's lookup: the deployments of one model in one environment (served from the cache). */

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
@@ -21,6 +21,7 @@ import {
 import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
 import { HealthCheckSettingsDto } from './health-check.dto';
+import { PageQueryDto } from './page-query.dto';
 import { IsHostOrIp, IsSingleLine, MaxJsonBytes } from './validators.util';
 
 export const METADATA_MAX_BYTES = 16 * 1024;
@@ -33,17 +34,6 @@ export const METADATA_MAX_BYTES = 16 * 1024;
  */
 export const HEALTH_CHECK_PATH_PATTERN = /^(?!.*(?:^|\/)(?:\.|%2e){2}(?:[/?]|$))\/(?![/])[A-Za-z0-9\-._~!$&'()*+,;=:%/?]{0,511}$/i;
 
-/** List pages: `limit` items (default 100, at most 1000), then `cursor` = the previous page's `nextCursor`. */
-export const LIST_DEFAULT_LIMIT = 100;
-export const LIST_MAX_LIMIT = 1000;
-const LIMIT_RULE = `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`;
-/** Opaque to clients; its shape is checked here, its content (signed) by the API. */
-export const CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{16,64}$/;
-
-/** Query strings carry text: a plain decimal becomes a number, anything else stays text and fails @IsInt. */
-export function integerFromQuery({ value }: { value: unknown }): unknown {
-  return typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : value;
-}
 const SUBJECT_SAFE = 'must be 1-128 characters of letters, digits, "_" or "-"';
 
 export class RequiredEnvironmentVarDto {
@@ -238,7 +228,7 @@ export class UpdateStatusDto {
   reason?: string;
 }
 
-export class ListServicesQueryDto {
+export class ListServicesQueryDto extends PageQueryDto {
   @ApiPropertyOptional()
   @IsOptional()
   @Matches(SUBJECT_TOKEN_PATTERN, { message: `serviceName ${SUBJECT_SAFE}` })
@@ -260,20 +250,6 @@ export class ListServicesQueryDto {
   @MaxLength(64)
   @IsSingleLine()
   capability?: string;
-
-  @ApiPropertyOptional({ description: `page size, 1-${LIST_MAX_LIMIT}`, default: LIST_DEFAULT_LIMIT })
-  @IsOptional()
-  @Transform(integerFromQuery)
-  @IsInt({ message: LIMIT_RULE })
-  @Min(1, { message: LIMIT_RULE })
-  @Max(LIST_MAX_LIMIT, { message: LIMIT_RULE })
-  limit?: number;
-
-  @ApiPropertyOptional({ description: "the previous page's nextCursor" })
-  @IsOptional()
-  @IsString()
-  @Matches(CURSOR_PATTERN, { message: 'cursor must be a nextCursor this API returned' })
-  cursor?: string;
 }
 
 export class DiscoverQueryDto {
