@@ -95,6 +95,19 @@ describe('NatsClient against a NATS that requires authentication', () => {
     }
   });
 
+  it('closes at once during an outage, so a shutdown never waits for NATS to come back', async () => {
+    const server = await PrivateNatsServer.start();
+    try {
+      const client = await connectWith({ NATS_URL: server.url }, 'outage-conn');
+      await server.stop();
+      await waitFor(() => !client.isConnected, 10_000, 'the client to see the outage');
+      await client.close();
+      expect(client.connection.isClosed()).toBe(true);
+    } finally {
+      await server.dispose();
+    }
+  });
+
   it('connects with an nkey seed file', async () => {
     const client = await connectWith({ NATS_URL: secured.url, NATS_NKEY_SEED_FILE: join(dir, 'user.nk') }, 'nkey-conn');
     await expect(client.request('svc.echo', { hello: 'nkey' })).resolves.toEqual({ hello: 'nkey' });

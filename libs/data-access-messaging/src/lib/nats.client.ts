@@ -21,14 +21,10 @@ import {
   tokenAuthenticator,
   usernamePasswordAuthenticator,
 } from 'nats';
-import { redactUrls, redactUrlsInText } from '@switchboard/config';
+import { NatsAuthSettings, redactUrls, redactUrlsInText } from '@switchboard/config';
 
 /** One way to authenticate; seeds and creds are file contents, read when the app starts. */
-export type NatsAuth =
-  | { kind: 'userPassword'; user: string; password: string }
-  | { kind: 'token'; token: string }
-  | { kind: 'nkeySeed'; seed: Uint8Array }
-  | { kind: 'creds'; creds: Uint8Array };
+export type NatsAuth = NatsAuthSettings;
 
 /** Apps get these from their env class (`NatsEnv.natsConnection(name)` in util-config). */
 export interface NatsClientOptions {
@@ -291,6 +287,10 @@ export class NatsClient {
 
   async close(): Promise<void> {
     if (this.connection.isClosed()) return;
+    // Draining flushes through the server: during an outage it would wait for a reconnect that may
+    // never come, and keep reconnecting meanwhile (a process that never exits). Nothing can be
+    // delivered then anyway, so close at once.
+    if (!this.isConnected) return this.connection.close();
     await this.connection.drain().catch(() => this.connection.close());
   }
 }
