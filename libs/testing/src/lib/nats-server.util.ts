@@ -6,7 +6,8 @@ import { freePort, PrivateServer, waitUntilReady } from './private-server.util';
 
 export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
 
-function portOpen(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on this loopback port. */
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
     socket.once('connect', () => (socket.destroy(), resolve(true)));
@@ -17,8 +18,9 @@ function portOpen(port: number): Promise<boolean> {
 
 export interface PrivateNatsServerOptions {
   /**
-   * A nats-server config file (`-c`), e.g. `deploy/nats/…` with users and permissions. The listen
-   * address, port and JetStream store are still given on the command line, which wins over the file.
+   * A nats-server config file (`-c`) with users and permissions. The listen address, port and
+   * JetStream store are still given on the command line, which wins over the file; so a file with a
+   * `store_dir` of its own (the shipped deploy/nats config) runs in `SecuredNatsServer` instead.
    */
   configFile?: string;
 }

@@ -1,24 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { NATS_SERVER_BIN } from './nats-server.util';
+import { NATS_SERVER_BIN, portOpen } from './nats-server.util';
 import { freePort, PrivateServer, waitUntilReady } from './private-server.util';
 
 /** The identities of deploy/nats/nats-server.conf; `operator` connects as `admin-cli`. */
 export type NatsRole = 'registry-api' | 'health-prober' | 'llm-router' | 'cache-invalidator' | 'operator';
 
 const DEPLOY_DIR = resolve(__dirname, '../../../../deploy/nats');
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = new Socket();
-    socket.once('connect', () => (socket.destroy(), done(true)));
-    socket.once('error', () => (socket.destroy(), done(false)));
-    socket.connect(port, '127.0.0.1');
-  });
-}
 
 /**
  * A private nats-server running the shipped deploy/nats/nats-server.conf, with throwaway identities
