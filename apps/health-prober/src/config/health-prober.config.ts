@@ -2,6 +2,9 @@ import { IsBoolean, IsInt, IsNumber, IsString, Matches, Max, Min, MinLength } fr
 import { BooleanFromEnv, IsOneOf, NatsEnv, Secret } from '@switchboard/config';
 import { ENVIRONMENTS } from '@switchboard/contracts';
 
+/** registry-api's development write token, documented in the README; refused when NODE_ENV=production. */
+export const DEV_REGISTRY_TOKEN = 'dev-registry-token';
+
 /** Every variable health-prober reads, validated once at boot. Check defaults apply unless an instance overrides them. */
 export class HealthProberConfig extends NatsEnv {
   override PORT: number = 3014;
@@ -11,7 +14,7 @@ export class HealthProberConfig extends NatsEnv {
   REGISTRY_URL: string = 'http://127.0.0.1:3013';
 
   @Secret() @IsString() @MinLength(8)
-  REGISTRY_TOKEN: string = 'dev-registry-token';
+  REGISTRY_TOKEN: string = DEV_REGISTRY_TOKEN;
 
   /** The environment this replica registers itself in; it probes instances of every environment. */
   @IsOneOf(ENVIRONMENTS)
@@ -86,4 +89,12 @@ export class HealthProberConfig extends NatsEnv {
    */
   @IsInt() @Min(1) @Max(3_600_000)
   PROBE_MIN_INTERVAL_MS: number = 1000;
+
+  override crossFieldProblems(): string[] {
+    const problems = super.crossFieldProblems();
+    if (this.isProduction && (this.REGISTRY_TOKEN === DEV_REGISTRY_TOKEN || this.REGISTRY_TOKEN.length < 16)) {
+      problems.push('REGISTRY_TOKEN: set registry-api\'s real write token (16+ characters) in production');
+    }
+    return problems;
+  }
 }
