@@ -68,6 +68,8 @@ describe('discovery cache consistency under concurrent writes and reads', () => 
   });
 
   it(`${CHANGES} random changes from ${WRITERS} writers while ${READERS} readers read: once quiet, every cached key equals the database`, async () => {
+    // First, so a failing or hanging run can still be replayed.
+    process.stdout.write(`[consistency] seed ${seed} (replay: CACHE_CONSISTENCY_SEED=${seed})\n`);
     const exists = new Map<string, boolean>();
     for (let i = 0; i < INSTANCES; i++) {
       const id = `cons-${i}`;
@@ -128,7 +130,7 @@ describe('discovery cache consistency under concurrent writes and reads', () => 
     expect(fills['stored']).toBeGreaterThan(0);
     expect((fills['newer_kept'] ?? 0) + (fills['writer_in_flight'] ?? 0)).toBeGreaterThan(0);
     process.stdout.write(
-      `[consistency] seed ${seed}: ${reads} reads, fills ${JSON.stringify(fills)}; ${comparedAtQuiet} values compared at quiet, ${comparedAfterRefill} after refill\n`,
+      `[consistency] ${reads} reads, fills ${JSON.stringify(fills)}; ${comparedAtQuiet} values compared at quiet, ${comparedAfterRefill} after refill\n`,
     );
   }, 240_000);
 });

@@ -175,8 +175,14 @@ describe('discovery cache (real Redis, NATS, PostgreSQL, and the invalidation co
 
       const revision = await setStatus('inv-g1', { adminState: 'disabled' });
       await sys.api.app.get(OutboxRelayService).flush();
-      // Nobody invalidates meanwhile: the cached answer is the old one.
-      expect((await discover('gamma')).status).toBe(200);
+      // Nobody invalidates meanwhile: the cached answer is the old one (PostgreSQL would answer 503).
+      const stale = await discover('gamma');
+      expect(stale.status).toBe(200);
+      expect(stale.body.service).toMatchObject({ serviceId: 'inv-g1', adminState: 'enabled' });
+      expect(stale.body.service.revision).toBeLessThan(revision);
+      const entry = await sys.keys.get('discovery:production:gamma');
+      expect(entry.state).toBe('hit');
+      expect(entry.revision).toBeLessThan(revision);
 
       sys.invalidator.start();
       await sys.waitForKey('discovery:production:gamma', 'invalidated', revision);

@@ -7,9 +7,15 @@ class FakeRepository {
   batches: HeartbeatWrite[][] = [];
   known = new Set(['a', 'b']);
   fail = false;
+  private wrote?: () => void;
+  /** Resolves at the next batch written, whoever started the write. */
+  nextWrite(): Promise<void> {
+    return new Promise((resolve) => (this.wrote = resolve));
+  }
   async applyHeartbeats(batch: HeartbeatWrite[]): Promise<Set<string>> {
     if (this.fail) throw new Error('database down');
     this.batches.push(batch.map((b) => ({ ...b, load: { ...b.load } })));
+    this.wrote?.();
     return new Set(batch.map((b) => b.serviceId).filter((id) => this.known.has(id)));
   }
 }
@@ -52,9 +58,13 @@ describe('HeartbeatBatcherService', () => {
 
   it('writes immediately once the batch is full', async () => {
     const small = new HeartbeatBatcherService(repo as unknown as RegistryRepository, new RegistryMetricsService(), { ...config, HEARTBEAT_MAX_BATCH: 2 } as RegistryApiConfig);
+    const written = repo.nextWrite();
     small.enqueue('a', {}, new Date());
+    expect(small.pendingCount).toBe(1);
+    // The second distinct instance fills the batch: the write starts inside enqueue, with no flush() and no timer.
     small.enqueue('b', {}, new Date());
-    await small.flush();
+    expect(small.pendingCount).toBe(0);
+    await written;
     expect(repo.batches[0].map((b) => b.serviceId)).toEqual(['a', 'b']);
   });
 });

@@ -107,7 +107,7 @@ describe('mock LLM backend', () => {
       expect(again.data[0].embedding).toEqual(first.data[0].embedding);
       const base64 = await embed({ input: 'hello world', encoding_format: 'base64' });
       const floats = Array.from(new Float32Array(new Uint8Array(Buffer.from(base64.data[0].embedding, 'base64')).buffer));
-      floats.forEach((value, i) => expect(value).toBeCloseTo(first.data[0].embedding[i], 5));
+      expect(floats).toEqual(first.data[0].embedding.map((value: number) => expect.closeTo(value, 5)));
     });
 
     it('lists and retrieves models', async () => {
