@@ -2,13 +2,14 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ObservabilityModule } from '@switchboard/observability';
 import { RoutingTableModule } from '@switchboard/routing-table';
 import type { HealthProberConfig } from './config/health-prober.config';
-import { HEALTH_PROBER_CONFIG } from './health-prober.tokens';
+import { HEALTH_PROBER_CONFIG, PROBER_CLOCK } from './health-prober.tokens';
 import { HealthController } from './health/health.controller';
 import { MembershipService } from './membership/membership.service';
 import { ProberMetricsService } from './observability/prober-metrics.service';
 import { ProberService } from './probing/prober.service';
 import { RegistryCommandsClient } from './probing/registry-commands-client.service';
 import { RunChecksHandler } from './probing/run-checks.handler';
+import { SelfPreservationService } from './probing/self-preservation.service';
 
 @Module({})
 export class AppModule {
@@ -26,7 +27,16 @@ export class AppModule {
         }),
       ],
       controllers: [HealthController],
-      providers: [{ provide: HEALTH_PROBER_CONFIG, useValue: config }, ProberMetricsService, MembershipService, ProberService, RegistryCommandsClient, RunChecksHandler],
+      providers: [
+        { provide: HEALTH_PROBER_CONFIG, useValue: config },
+        { provide: PROBER_CLOCK, useValue: () => Date.now() },
+        ProberMetricsService,
+        MembershipService,
+        ProberService,
+        SelfPreservationService,
+        RegistryCommandsClient,
+        RunChecksHandler,
+      ],
       exports: [HEALTH_PROBER_CONFIG],
     };
   }

@@ -66,6 +66,17 @@ export class HealthProberConfig extends NatsEnv {
   @IsInt() @Min(1) @Max(100_000)
   MASS_FAILURE_MIN_INSTANCES: number = 5;
 
+  /**
+   * Only failures that began within this window count towards a mass failure (a sudden wave); an
+   * instance dead for longer is judged on its own. Keep it above UNHEALTHY_THRESHOLD × CHECK_INTERVAL_MS.
+   */
+  @IsInt() @Min(1000) @Max(86_400_000)
+  MASS_FAILURE_WINDOW_MS: number = 60_000;
+
+  /** A self-preservation hold ends after this long; the held transitions are then applied (the failures are real). */
+  @IsInt() @Min(1000) @Max(86_400_000)
+  MASS_FAILURE_MAX_HOLD_MS: number = 300_000;
+
   /** Replicas heartbeat this often; one silent for 3 intervals is dead and its share is taken over. */
   @IsInt() @Min(100) @Max(60_000)
   MEMBER_HEARTBEAT_INTERVAL_MS: number = 1000;

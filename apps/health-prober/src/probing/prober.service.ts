@@ -10,6 +10,7 @@ import { CheckState, heartbeatVerdict, isDowngrade, newCheckState, ProbeOutcome,
 import { checkReason, transitionReason } from './probe-reason.util';
 import { probe, ProbeResult } from './probe.util';
 import { RegistryCommandsClient } from './registry-commands-client.service';
+import { PreservationChange, PreservationSample, SelfPreservationService } from './self-preservation.service';
 
 interface Tracked {
   state: CheckState;
@@ -44,7 +45,6 @@ const REPORT_RETRY_MS = 5000;
 export class ProberService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ProberService.name);
   private readonly tracked = new Map<string, Tracked>();
-  private readonly preserving = new Set<string>();
   private readonly preservationAt = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private active = 0;
@@ -56,6 +56,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly membership: MembershipService,
     private readonly registry: RegistryCommandsClient,
     private readonly metrics: ProberMetricsService,
+    private readonly preservation: SelfPreservationService,
     @Inject(HEALTH_PROBER_CONFIG) private readonly config: HealthProberConfig,
   ) {}
 
@@ -92,7 +93,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       if (t.owned) mine.push([instance, t]);
     }
     for (const id of this.tracked.keys()) if (!seen.has(id)) this.tracked.delete(id);
-    this.updateSelfPreservation(this.environmentCounts(now), now, true);
+    this.updateSelfPreservation(this.environmentSamples(now), now, true);
     this.metrics.owned.set(mine.length);
 
     for (const [instance, t] of mine) {
@@ -158,9 +159,9 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     // Checks are spread over the interval: before acting on a downgrade, look at the environment as
     // it is now, not as the last tick saw it (a mass failure shows up a few checks at a time).
     if (downgrade && (afterCheck || now - (this.preservationAt.get(instance.environment) ?? 0) > PRESERVATION_REFRESH_MS)) {
-      this.updateSelfPreservation(this.environmentCounts(now, instance.environment), now, false);
+      this.updateSelfPreservation(this.environmentSamples(now, instance.environment), now, false);
     }
-    if (downgrade && this.preserving.has(instance.environment)) {
+    if (downgrade && this.preservation.mustHold(instance.environment, instance.serviceId, this.failingSince(instance, t, now))) {
       if (!t.held) this.metrics.held.inc({ environment: instance.environment });
       t.held = true;
       return;
@@ -189,46 +190,52 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     });
   }
 
-  /**
-   * Self-preservation (Eureka's, Envoy's panic threshold): when a large share of an environment fails
-   * at once, the likelier fault is our own network. Hold the fleet's state, say so, keep checking.
-   */
-  /** Failing share of the owned, judged instances, per environment (or of one). */
-  private environmentCounts(now: number, only?: string): Map<string, { judged: number; failing: number }> {
-    const counts = new Map<string, { judged: number; failing: number }>();
-    if (only) counts.set(only, { judged: 0, failing: 0 });
+  /** When the instance's current failure began (failed checks, or the heartbeat's expiry); undefined while it passes. */
+  private failingSince(instance: RoutedInstance, t: Tracked, now: number): number | undefined {
+    const settings = this.settingsOf(instance, t);
+    const expired = heartbeatVerdict(instance.lastHeartbeatAt, settings.heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now) !== undefined;
+    const fromHeartbeat = expired && instance.lastHeartbeatAt !== undefined ? instance.lastHeartbeatAt + settings.heartbeatTtlMs : undefined;
+    const fromChecks = t.lastOutcome === 'fail' ? (t.state.failingSince ?? now) : undefined;
+    if (fromHeartbeat === undefined) return fromChecks;
+    return fromChecks === undefined ? fromHeartbeat : Math.min(fromChecks, fromHeartbeat);
+  }
+
+  /** The owned, judged instances per environment (or of one), as self-preservation weighs them. */
+  private environmentSamples(now: number, only?: string): Map<string, PreservationSample[]> {
+    const samples = new Map<string, PreservationSample[]>();
+    if (only) samples.set(only, []);
     for (const instance of this.table.all()) {
       if (only && instance.environment !== only) continue;
       const t = this.tracked.get(instance.serviceId);
       if (!t?.owned) continue;
-      const expired = heartbeatVerdict(instance.lastHeartbeatAt, this.settingsOf(instance, t).heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now) !== undefined;
-      if (t.lastOutcome === undefined && !expired) continue;
-      const env = counts.get(instance.environment) ?? { judged: 0, failing: 0 };
-      env.judged++;
-      if (t.lastOutcome === 'fail' || expired) env.failing++;
-      counts.set(instance.environment, env);
+      const failingSince = this.failingSince(instance, t, now);
+      if (t.lastOutcome === undefined && failingSince === undefined) continue;
+      let env = samples.get(instance.environment);
+      if (!env) samples.set(instance.environment, (env = []));
+      env.push({ status: instance.status, failingSince });
     }
-    return counts;
+    return samples;
   }
 
-  /** `complete`: the counts cover every environment, so one in preservation but absent has recovered. */
-  private updateSelfPreservation(environments: Map<string, { judged: number; failing: number }>, now: number, complete: boolean): void {
-    for (const environment of new Set([...environments.keys(), ...(complete ? this.preserving : [])])) {
-      this.preservationAt.set(environment, now);
-      const { judged, failing } = environments.get(environment) ?? { judged: 0, failing: 0 };
-      const hold = judged >= this.config.MASS_FAILURE_MIN_INSTANCES && failing / judged >= this.config.MASS_FAILURE_THRESHOLD;
-      if (hold === this.preserving.has(environment)) continue;
-      if (hold) {
-        this.preserving.add(environment);
-        this.logger.error(
-          `SELF-PRESERVATION in ${environment}: ${failing} of ${judged} instances fail at once; holding their state (likely our own network), still checking`,
-        );
-      } else {
-        this.preserving.delete(environment);
-        this.logger.warn(`self-preservation in ${environment} ended (${failing} of ${judged} failing)`);
-      }
-      this.metrics.selfPreservation.set({ environment }, hold ? 1 : 0);
+  /** `complete`: the samples cover every environment, so one held but absent has recovered. */
+  private updateSelfPreservation(samples: Map<string, PreservationSample[]>, now: number, complete: boolean): void {
+    for (const environment of samples.keys()) this.preservationAt.set(environment, now);
+    for (const change of this.preservation.update(samples, complete)) this.reportPreservation(change);
+  }
+
+  private reportPreservation({ environment, cause, failing, judged, held, heldForMs }: PreservationChange): void {
+    if (cause === 'wave') {
+      this.logger.error(
+        `SELF-PRESERVATION in ${environment}: ${failing} of ${judged} instances started failing at once; holding their state (likely our own network) for at most ${this.config.MASS_FAILURE_MAX_HOLD_MS} ms, still checking`,
+      );
+    } else if (cause === 'expired') {
+      this.logger.error(
+        `self-preservation in ${environment} expired after ${Math.round(heldForMs / 1000)} s with ${failing} of ${judged} still failing: the failures are real; applying ${held} held transitions`,
+      );
+    } else {
+      this.logger.warn(`self-preservation in ${environment} ended after ${Math.round(heldForMs / 1000)} s (${failing} of ${judged} failing); applying ${held} held transitions`);
     }
+    this.metrics.selfPreservation.set({ environment }, cause === 'wave' ? 1 : 0);
   }
 
   /** The instance's effective settings, cached until its registration changes (new revision). */
