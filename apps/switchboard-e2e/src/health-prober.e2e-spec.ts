@@ -1,4 +1,4 @@
-import { waitFor } from '@switchboard/testing';
+import { freePort, waitFor } from '@switchboard/testing';
 import { rawRouterCall, RunningApp, stopApp, System } from './support/system.util';
 
 const REGISTRY = '/api/v2/services/registry';
@@ -23,7 +23,7 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
     let prober: RunningApp;
 
     beforeAll(async () => {
-      prober = await system.addProber({ HEARTBEAT_TTL_MS: '1000', OFFLINE_AFTER_MS: '2000', PRUNE_AFTER_MS: '10000', MASS_FAILURE_MIN_INSTANCES: '5' });
+      prober = await system.addProber({ HEARTBEAT_TTL_MS: '1000', OFFLINE_AFTER_MS: '2000', PRUNE_AFTER_MS: '10000', MASS_FAILURE_MIN_INSTANCES: '5', MASS_FAILURE_MAX_HOLD_MS: '5000' });
     });
     afterAll(async () => {
       await stopApp(prober);
@@ -98,11 +98,27 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
         console.log((await (await fetch(`${prober.url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('prober_')).join('\n'));
         throw e;
       });
-      await new Promise((r) => setTimeout(r, 1000));
+      // Each failing instance reached its downgrade and had it held (counted), so none was reported.
+      await waitFor(async () => (await metric(prober, 'prober_held_transitions_total', 'environment="staging"')) >= 5, 5000, 'five held downgrades');
       for (let i = 0; i < 5; i++) expect((await system.instance(`hp-mass-${i}`))?.status).toBe('healthy');
-      expect(await metric(prober, 'prober_held_transitions_total', 'environment="staging"')).toBeGreaterThanOrEqual(5);
       for (const backend of fleet) backend.clearFaults();
       await waitFor(async () => (await metric(prober, 'prober_self_preservation', 'environment="staging"')) === 0, 10_000, 'the end of self-preservation');
+    });
+
+    it('ends a hold by itself after MASS_FAILURE_MAX_HOLD_MS: the dead instances become unhealthy', async () => {
+      const fleet = [];
+      for (let i = 0; i < 6; i++) fleet.push(await system.addBackend(`hp-box-${i}`, ['box'], {}, { environment: 'production', healthCheck: { unhealthyThreshold: 3 } }));
+      for (const backend of fleet.slice(0, 5)) backend.setFaults({ health: 'unhealthy' });
+      await waitFor(async () => (await metric(prober, 'prober_self_preservation', 'environment="production"')) === 1, 10_000, 'self-preservation');
+      // The backends stay dead: the 5 s hold (this suite's MASS_FAILURE_MAX_HOLD_MS) must end without any help.
+      await waitFor(async () => {
+        const statuses = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await system.instance(`hp-box-${i}`))?.status));
+        return statuses.every((s) => s === 'unhealthy' || s === 'offline');
+      }, 30_000, 'the held instances to be marked down');
+      expect(await metric(prober, 'prober_self_preservation', 'environment="production"')).toBe(0);
+      expect((await system.instance('hp-box-5'))?.status).toBe('healthy');
+      expect(prober.output.join('')).toContain('self-preservation in production expired');
+      for (const backend of fleet) backend.clearFaults();
     });
   });
 
@@ -122,6 +138,24 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
       const now = (await system.registryCall('GET', `${REGISTRY}/services`)).body.count;
       await waitFor(async () => (await metric(a, 'prober_owned_instances')) === now, 5000, 'the survivor to own everything');
       await stopApp(a);
+    });
+  });
+
+  describe('identity', () => {
+    it('a prober restarted on the same host and port replaces its registration instead of adding one', async () => {
+      const port = String(await freePort());
+      const registrations = async () =>
+        ((await system.registryCall('GET', `${REGISTRY}/services?serviceName=health-prober`)).body.services as { vmIp: string; internalPort: number }[]).filter(
+          (s) => s.internalPort === Number(port),
+        );
+      const first = await system.addProber({ PORT: port });
+      await waitFor(async () => (await registrations()).length > 0, 10_000, 'the first registration');
+      await stopApp(first, 'SIGKILL'); // a crash: no chance to deregister
+      const second = await system.addProber({ PORT: port, ADVERTISE_HOST: 'localhost' });
+      // Its own address in the registry shows the second replica has registered.
+      await waitFor(async () => (await registrations()).some((s) => s.vmIp === 'localhost'), 10_000, 'the second registration');
+      expect(await registrations()).toHaveLength(1);
+      await stopApp(second);
     });
   });
 

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
@@ -19,6 +18,15 @@ function fnv1a(text: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
+}
+
+/**
+ * A replica's identity: one per host and port, so a restarted prober re-registers (replaces) its
+ * predecessor's registration instead of leaving one that stays healthy because the new process
+ * answers its health check on the same port.
+ */
+export function proberId(host: string, port: number): string {
+  return `${PROBER_SERVICE_NAME}-${host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80)}-${port}`;
 }
 
 /**
@@ -45,7 +53,7 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
     private readonly metrics: ProberMetricsService,
     @Inject(HEALTH_PROBER_CONFIG) private readonly config: HealthProberConfig,
   ) {
-    this.selfId = `${PROBER_SERVICE_NAME}-${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${randomBytes(3).toString('hex')}`;
+    this.selfId = proberId(hostname(), this.config.PORT || 3014);
     this.current = [this.selfId];
   }
 

@@ -20,7 +20,8 @@ export interface RunningApp {
 }
 
 export async function startApp(main: string, env: Record<string, string>, healthPath = '/health'): Promise<RunningApp> {
-  const port = await freePort();
+  // A caller may pin the port (a restart on the same port); otherwise any free one.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, [main], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
