@@ -1,3 +1,4 @@
 export * from './lib/nats.client';
 export * from './lib/trace-context.util';
+export * from './lib/untrusted-message.util';
 export type { Msg, Subscription, PubAck } from 'nats';

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { messagesRejectedCounter } from '@switchboard/messaging';
 import { Counter, Gauge, Histogram, metricsRegistry } from '@switchboard/observability';
 
 function once<T>(name: string, create: () => T): T {
@@ -16,6 +17,8 @@ export class ProberMetricsService {
   readonly pruned = once('prober_pruned_total', () => new Counter({ name: 'prober_pruned_total', help: 'Instances deregistered after a long silence or failure' }));
   readonly held = once('prober_held_transitions_total', () => new Counter({ name: 'prober_held_transitions_total', help: 'Downgrades not reported because of self-preservation', labelNames: ['environment'] }));
   readonly selfPreservation = once('prober_self_preservation', () => new Gauge({ name: 'prober_self_preservation', help: '1 while a mass failure in the environment is held as our own problem', labelNames: ['environment'] }));
+  /** `prober.cmd.*` messages refused, by subscription pattern and reason (the table's own subjects count in routing_table_messages_rejected_total). */
+  readonly messagesRejected = messagesRejectedCounter('prober');
   readonly owned = once('prober_owned_instances', () => new Gauge({ name: 'prober_owned_instances', help: 'Instances this replica checks' }));
   readonly members = once('prober_members', () => new Gauge({ name: 'prober_members', help: 'Live prober replicas sharing the work' }));
 }

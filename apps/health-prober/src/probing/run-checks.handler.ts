@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SubjectSpace } from '@switchboard/contracts';
 import { encodeJson, NatsClient, Subscription } from '@switchboard/messaging';
+import { ProberMetricsService } from '../observability/prober-metrics.service';
 import { ProberService } from './prober.service';
 
 /** `prober.cmd.runChecks` (behind `POST …/health-checks`): one replica of the queue group answers. */
@@ -13,6 +14,7 @@ export class RunChecksHandler implements OnApplicationBootstrap, OnApplicationSh
     private readonly nats: NatsClient,
     private readonly subjects: SubjectSpace,
     private readonly prober: ProberService,
+    private readonly metrics: ProberMetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -27,7 +29,8 @@ export class RunChecksHandler implements OnApplicationBootstrap, OnApplicationSh
           },
         );
       },
-      { queue: this.subjects.queueGroup('health-prober') },
+      // The body is not read; the counter catches whatever the handler might throw.
+      { queue: this.subjects.queueGroup('health-prober'), rejections: this.metrics.messagesRejected },
     );
   }
 

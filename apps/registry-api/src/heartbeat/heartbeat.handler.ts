@@ -1,18 +1,17 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { parseHeartbeat, SubjectSpace } from '@switchboard/contracts';
-import { decodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HeartbeatDto, parseHeartbeat, SubjectSpace } from '@switchboard/contracts';
+import { decodeJsonObject, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, Subscription } from '@switchboard/messaging';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { SUBJECTS } from '../registry-api.tokens';
 import { HeartbeatBatcherService } from './heartbeat-batcher.service';
 
 /**
  * Heartbeats straight from services on `registry.heartbeat.<env>.<service>.<serviceId>`, shared
- * between registry-api replicas by a queue group. Invalid ones are counted and dropped; unknown
- * instances are counted when the batch is written.
+ * between registry-api replicas by a queue group. Invalid ones are counted and dropped (and
+ * `registry_messages_rejected_total` says why); unknown instances are counted when the batch is written.
  */
 @Injectable()
 export class HeartbeatHandler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(HeartbeatHandler.name);
   private subscription?: Subscription;
 
   constructor(
@@ -25,6 +24,7 @@ export class HeartbeatHandler implements OnApplicationBootstrap, OnApplicationSh
   onApplicationBootstrap(): void {
     this.subscription = this.nats.subscribe(this.subjects.heartbeatAll, (msg) => this.handle(msg), {
       queue: this.subjects.queueGroup('registry-api'),
+      rejections: this.metrics.messagesRejected,
     });
   }
 
@@ -36,18 +36,18 @@ export class HeartbeatHandler implements OnApplicationBootstrap, OnApplicationSh
     const now = new Date();
     this.metrics.heartbeatsReceived.inc({ transport: 'nats' });
     const target = this.subjects.parseHeartbeat(msg.subject);
-    let body: unknown = {};
+    let metadata: HeartbeatDto['metadata'];
     try {
-      if (msg.data.length) body = decodeJson(msg.data);
-    } catch {
-      body = undefined;
-    }
-    const parsed = target && body !== undefined ? parseHeartbeat(body) : undefined;
-    if (!target || !parsed?.ok) {
+      if (!target) throw new MessageRejected('invalid', 'not a heartbeat subject');
+      // An empty heartbeat is a plain "alive".
+      const parsed = parseHeartbeat(msg.data.length ? decodeJsonObject(msg.data, MAX_HEARTBEAT_BYTES) : {});
+      if (!parsed.ok) throw new MessageRejected('invalid', `invalid heartbeat: ${parsed.errors.map((e) => e.reason).join('; ')}`);
+      metadata = parsed.value.metadata;
+    } catch (error) {
+      // Counted here too, so the heartbeat series stay whole; NatsClient counts the reason and logs.
       this.metrics.heartbeatsDropped.inc({ reason: 'invalid' });
-      this.logger.debug(`invalid heartbeat on ${msg.subject}`);
-      return;
+      throw error;
     }
-    this.batcher.enqueue(target.serviceId, parsed.value.metadata, now);
+    this.batcher.enqueue(target.serviceId, metadata, now);
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { messagesRejectedCounter } from '@switchboard/messaging';
 import { Counter, Gauge, Histogram, metricsRegistry } from '@switchboard/observability';
 
 function once<T>(name: string, create: () => T): T {
@@ -32,5 +33,7 @@ export class RegistryMetricsService {
     new Counter({ name: 'registry_cache_fills_total', help: 'Values offered to the cache after a miss, by outcome (stored, newer_kept, writer_in_flight)', labelNames: ['outcome'] }),
   );
   readonly cacheErrors = once('registry_cache_errors_total', () => new Counter({ name: 'registry_cache_errors_total', help: 'Failed Redis commands (the read fell back to PostgreSQL), by operation', labelNames: ['op'] }));
+  /** Heartbeats and commands refused on NATS, by subscription pattern and reason. */
+  readonly messagesRejected = messagesRejectedCounter('registry');
   readonly redisUp = once('registry_cache_redis_up', () => new Gauge({ name: 'registry_cache_redis_up', help: '1 while Redis answers, 0 during an outage (discovery served from PostgreSQL)' }));
 }

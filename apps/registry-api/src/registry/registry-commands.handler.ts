@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
-import { childTraceparent, decodeJson, encodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { childTraceparent, decodeJsonObject, encodeJson, MAX_COMMAND_BYTES, MessageRejected, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { SUBJECTS } from '../registry-api.tokens';
-import { RegistryException } from './registry.exception';
+import { RegistryErrorCode, RegistryException } from './registry.exception';
 import { RegistryQueries } from '../queries/registry-queries.service';
 import { InstanceRegistryService } from './instance-registry.service';
 
@@ -27,6 +28,7 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
     private readonly nats: NatsClient,
     private readonly registry: InstanceRegistryService,
     private readonly queries: RegistryQueries,
+    private readonly metrics: RegistryMetricsService,
     @Inject(SUBJECTS) private readonly subjects: SubjectSpace,
   ) {}
 
@@ -81,34 +83,35 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
     });
   }
 
+  /**
+   * Every failure is answered (`ok: false`), so a requester never waits out its timeout. A refused
+   * payload is then rethrown for NatsClient to count and log; other failures (PostgreSQL down, an
+   * unknown instance) are answers, not bad messages.
+   */
   private listen(subject: string, handle: (msg: Msg) => Promise<void>): void {
     const subscription = this.nats.subscribe(
       subject,
-      (msg) => {
+      (msg) =>
         handle(msg).catch((error: Error) => {
-          const code = error instanceof RegistryException ? error.code : 'COMMAND_FAILED';
-          if (!(error instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
+          const exception = error instanceof MessageRejected ? RegistryException.validation([{ field: '(body)', reason: error.message }]) : error;
+          const code = exception instanceof RegistryException ? exception.code : 'COMMAND_FAILED';
+          if (!(exception instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
           try {
-            msg.respond(encodeJson({ ok: false, error: { code, message: error.message, errors: (error as RegistryException).errors } }));
+            msg.respond(encodeJson({ ok: false, error: { code, message: exception.message, errors: (exception as RegistryException).errors } }));
           } catch (respondError) {
             this.logger.error(`${subject}: could not answer: ${(respondError as Error).message}`);
           }
-        });
-      },
-      { queue: this.subjects.queueGroup('registry-api') },
+          if (error instanceof MessageRejected) throw error;
+          if (exception instanceof RegistryException && exception.code === RegistryErrorCode.ValidationFailed) throw new MessageRejected('invalid', exception.message);
+        }),
+      { queue: this.subjects.queueGroup('registry-api'), rejections: this.metrics.messagesRejected },
     );
     this.subscriptions.push(subscription);
   }
 }
 
 function validated<T extends object>(cls: new () => T, msg: Msg): T {
-  let body: unknown;
-  try {
-    body = decodeJson(msg.data);
-  } catch {
-    throw RegistryException.validation([{ field: '(body)', reason: 'must be JSON' }]);
-  }
-  const parsed = parseWith(cls, body);
+  const parsed = parseWith(cls, decodeJsonObject(msg.data, MAX_COMMAND_BYTES));
   if (!parsed.ok) throw RegistryException.validation(parsed.errors as FieldError[]);
   return parsed.value;
 }

@@ -1,6 +1,6 @@
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg, nanos } from 'nats';
 import { cacheKeysForEvent, parseRegistryEvent, ParsedRegistryEvent, RegistryEventKind, SubjectSpace } from '@switchboard/contracts';
-import { decodeJson, NatsClient } from '@switchboard/messaging';
+import { decodeJsonObject, MAX_EVENT_BYTES, NatsClient } from '@switchboard/messaging';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from '@switchboard/routing-table';
 import { DiscoveryCacheRepository } from './discovery-cache.repository';
 
@@ -177,7 +177,8 @@ export class CacheInvalidationHandler {
   private async handle(msg: JsMsg): Promise<void> {
     let parsed: ParsedRegistryEvent;
     try {
-      parsed = parseRegistryEvent(decodeJson(msg.data));
+      // Size and strict UTF-8 before JSON.parse; depth before class-transformer (inside parseRegistryEvent).
+      parsed = parseRegistryEvent(decodeJsonObject(msg.data, MAX_EVENT_BYTES));
     } catch (error) {
       // Redelivering cannot fix it: terminate, so it never blocks or loops.
       this.logger.warn(`dropped an invalid event (stream seq ${msg.seq}, ${msg.subject}): ${(error as Error).message}`);

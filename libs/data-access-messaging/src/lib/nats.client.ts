@@ -22,6 +22,10 @@ import {
   usernamePasswordAuthenticator,
 } from 'nats';
 import { NatsAuthSettings, redactUrls, redactUrlsInText } from '@switchboard/config';
+import { MessageRejected, RejectionCounter } from './untrusted-message.util';
+
+/** A flood of bad messages is one log line per subscription per interval, with the count since the last. */
+export const REJECTION_LOG_INTERVAL_MS = 60_000;
 
 /** One way to authenticate; seeds and creds are file contents, read when the app starts. */
 export type NatsAuth = NatsAuthSettings;
@@ -241,7 +245,14 @@ export class NatsClient {
     this.connection.publish(subject, encodeJson(payload), { headers: toHeaders(hdrs) });
   }
 
-  subscribe(subject: string, handler: (msg: Msg) => void, options: { queue?: string } = {}): Subscription {
+  /**
+   * Nothing a handler throws, synchronously or as a rejected promise, reaches nats.js: an exception
+   * in its callback stops it reading the connection, and the app goes deaf to every subject until a
+   * reconnect. Each refusal is counted under `subject` (the pattern, so the label stays bounded) and
+   * logged at most once per {@link REJECTION_LOG_INTERVAL_MS} per pattern.
+   */
+  subscribe(subject: string, handler: (msg: Msg) => unknown, options: { queue?: string; rejections?: RejectionCounter } = {}): Subscription {
+    const refuse = (error: unknown, msg: Msg) => this.refused(subject, msg.subject, error, options.rejections);
     return this.connection.subscribe(subject, {
       queue: options.queue,
       callback: (error, msg) => {
@@ -249,9 +260,37 @@ export class NatsClient {
           this.logger.error(`subscription ${subject} failed: ${error.message}`);
           return;
         }
-        handler(msg);
+        try {
+          const result = handler(msg);
+          if (result instanceof Promise) result.catch((e: unknown) => refuse(e, msg));
+        } catch (e) {
+          refuse(e, msg);
+        }
       },
     });
+  }
+
+  private readonly rejectionLog = new Map<string, { loggedAt: number; since: number }>();
+
+  private refused(pattern: string, concrete: string, error: unknown, counter?: RejectionCounter): void {
+    const reason = error instanceof MessageRejected ? error.reason : 'handler_error';
+    try {
+      counter?.inc({ subject: pattern, reason });
+      const now = Date.now();
+      const log = this.rejectionLog.get(pattern);
+      if (log && now - log.loggedAt < REJECTION_LOG_INTERVAL_MS) {
+        log.since++;
+        return;
+      }
+      const more = log?.since ? ` (${log.since} more refused on ${pattern} since the last report)` : '';
+      this.rejectionLog.set(pattern, { loggedAt: now, since: 0 });
+      // The concrete subject and message only: a payload may be huge or hostile, and it is never logged.
+      const text = `refused a message on ${redactUrlsInText(concrete)} (${reason}): ${describe(error)}${more}`;
+      if (reason === 'handler_error') this.logger.error(text);
+      else this.logger.warn(text);
+    } catch {
+      // A failing counter or logger must not reach nats.js either.
+    }
   }
 
   async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
@@ -293,6 +332,17 @@ export class NatsClient {
     if (!this.isConnected) return this.connection.close();
     await this.connection.drain().catch(() => this.connection.close());
   }
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return escapeLogText(text.length > 300 ? `${text.slice(0, 300)}…` : text);
+}
+
+/** Control characters from a payload must not forge log lines. */
+function escapeLogText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function toHeaders(values?: Record<string, string>): MsgHdrs | undefined {

@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { SubjectSpace } from '@switchboard/contracts';
-import { NatsClient, NatsClientOptions } from '@switchboard/messaging';
+import { messagesRejectedCounter, NatsClient, NatsClientOptions } from '@switchboard/messaging';
 import { Counter, metricsRegistry } from '@switchboard/observability';
 import { RoutingTable } from './routing-table.service';
 
@@ -21,6 +21,11 @@ function rejectedCounter(): Counter<'reason'> {
     (metricsRegistry.getSingleMetric(REJECTED_METRIC) as Counter<'reason'> | undefined) ??
     new Counter({ name: REJECTED_METRIC, help: 'Registry events not applied because the registry did not confirm their revision (forged?), by reason', labelNames: ['reason'] })
   );
+}
+
+/** Events and heartbeats the table refused (hostile, oversized, not UTF-8, invalid), by subscription pattern and reason. */
+export function routingTableRejectionsCounter() {
+  return messagesRejectedCounter('routing_table');
 }
 
 /**
@@ -53,6 +58,7 @@ export class RoutingTableModule implements OnApplicationShutdown {
               eventRevisionMaxAhead: options.eventRevisionMaxAhead,
               logger: new Logger(RoutingTable.name),
               onRejected: (reason) => rejected.inc({ reason }),
+              messagesRejected: routingTableRejectionsCounter(),
             });
             await table.start();
             return table;

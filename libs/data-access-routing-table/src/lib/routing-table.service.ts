@@ -11,7 +11,7 @@ import {
   ServiceInstanceView,
   SubjectSpace,
 } from '@switchboard/contracts';
-import { decodeJson, Msg, NatsClient, Subscription } from '@switchboard/messaging';
+import { decodeJsonObject, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, Subscription } from '@switchboard/messaging';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from './revision-guard.util';
 
 /** What a router (or an SDK) needs of an instance to send it traffic. */
@@ -51,6 +51,8 @@ export interface RoutingTableOptions {
   logger?: RoutingTableLogger;
   /** Each event rejected as not issued by the registry, and each drift check that found the table ahead of it. */
   onRejected?: (reason: RevisionRejectReason) => void;
+  /** Messages refused on its subscriptions (`routing_table_messages_rejected_total`), by pattern and reason. */
+  messagesRejected?: RejectionCounter;
 }
 
 export interface RoutingTableStats {
@@ -105,8 +107,8 @@ export class RoutingTable {
   async start(): Promise<void> {
     const { nats, subjects } = this.options;
     this.subscriptions = [
-      nats.subscribe(subjects.registryEventsAll, (msg) => this.onEvent(msg)),
-      nats.subscribe(subjects.heartbeatAll, (msg) => this.onHeartbeat(msg)),
+      nats.subscribe(subjects.registryEventsAll, (msg) => this.onEvent(msg), { rejections: this.options.messagesRejected }),
+      nats.subscribe(subjects.heartbeatAll, (msg) => this.onHeartbeat(msg), { rejections: this.options.messagesRejected }),
     ];
     // The server must know the subscriptions before the snapshot is taken, or an event could fall between.
     await nats.connection.flush();
@@ -241,11 +243,11 @@ export class RoutingTable {
   private onEvent(msg: Msg): void {
     let parsed: ParsedRegistryEvent;
     try {
-      parsed = parseRegistryEvent(decodeJson(msg.data));
+      parsed = parseRegistryEvent(decodeJsonObject(msg.data, MAX_EVENT_BYTES));
     } catch (error) {
       this.stats.invalidEvents++;
-      this.logger.warn(`ignored an invalid event on ${msg.subject}: ${(error as Error).message}`);
-      return;
+      // NatsClient counts it and logs at most once per interval: a flood is not a flood of log lines.
+      throw error instanceof MessageRejected ? error : new MessageRejected('invalid', (error as Error).message);
     }
     if (this.buffer) this.buffer.push(parsed);
     else this.admit(parsed);
@@ -270,14 +272,8 @@ export class RoutingTable {
     const target = this.options.subjects.parseHeartbeat(msg.subject);
     const instance = target && this.instances.get(target.serviceId);
     if (!instance) return;
-    let body: unknown;
-    try {
-      body = msg.data.length ? decodeJson(msg.data) : {};
-    } catch {
-      return;
-    }
-    const parsed = parseHeartbeat(body);
-    if (!parsed.ok) return;
+    const parsed = parseHeartbeat(msg.data.length ? decodeJsonObject(msg.data, MAX_HEARTBEAT_BYTES) : {});
+    if (!parsed.ok) throw new MessageRejected('invalid', `invalid heartbeat: ${parsed.errors.map((e) => e.reason).join('; ')}`);
     if (parsed.value.metadata) Object.assign(instance.load, parsed.value.metadata);
     instance.lastHeartbeatAt = Date.now();
     this.stats.heartbeats++;
