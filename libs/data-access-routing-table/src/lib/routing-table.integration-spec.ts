@@ -2,7 +2,7 @@ import { buildRegistryEvent, RegistrySnapshot, ServiceInstanceView, SubjectSpace
 import { encodeJson, NatsClient } from '@switchboard/messaging';
 import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
 import { RevisionRejectReason } from './revision-guard.util';
-import { RoutingTable } from './routing-table.service';
+import { RoutingTable, RoutingTableLogger } from './routing-table.service';
 
 /**
  * Drives the table over the real NATS with a stand-in for registry-api's side of the contract
@@ -11,12 +11,13 @@ import { RoutingTable } from './routing-table.service';
  */
 describe('RoutingTable: list, then watch (real NATS)', () => {
   let env: TestEnvironment;
+  /** The stand-in registry's connection (and the publisher of events); each table gets its own, as the router has. */
   let nats: NatsClient;
   let subjects: SubjectSpace;
   let registry: { revision: number; instances: ServiceInstanceView[] };
   let snapshotDelayMs = 0;
   let duringSnapshot: (() => void) | undefined;
-  const tables: RoutingTable[] = [];
+  const tables: { table: RoutingTable; connection: NatsClient }[] = [];
 
   const instance = (serviceId: string, revision: number, patch: Partial<ServiceInstanceView> = {}): ServiceInstanceView =>
     ({
@@ -43,9 +44,15 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     via.publish(subjects.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
   }
 
+  function newTable(tableSubjects: SubjectSpace, connection: NatsClient, driftCheckIntervalMs = 0, onRejected?: (reason: RevisionRejectReason) => void, logger?: RoutingTableLogger): RoutingTable {
+    const table = new RoutingTable({ nats: connection, subjects: tableSubjects, driftCheckIntervalMs, onRejected, logger });
+    tables.push({ table, connection });
+    return table;
+  }
+
   async function startTable(driftCheckIntervalMs = 0, onRejected?: (reason: RevisionRejectReason) => void): Promise<RoutingTable> {
-    const table = new RoutingTable({ nats, subjects, driftCheckIntervalMs, onRejected });
-    tables.push(table);
+    const connection = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-table' });
+    const table = newTable(subjects, connection, driftCheckIntervalMs, onRejected);
     await table.start();
     return table;
   }
@@ -71,8 +78,11 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     snapshotDelayMs = 0;
     duringSnapshot = undefined;
   });
-  afterEach(() => {
-    for (const table of tables.splice(0)) table.stop();
+  afterEach(async () => {
+    for (const { table, connection } of tables.splice(0)) {
+      table.stop();
+      await connection.close();
+    }
   });
   afterAll(async () => {
     await nats.close();
@@ -110,9 +120,11 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
 
     publish('deregistered', instance('c', 13));
     publish('registered', instance('c', 12, { adminState: 'enabled' })); // a duplicate from before the delete
-    await waitFor(() => table.get('c') === undefined);
-    await new Promise((r) => setTimeout(r, 100));
+    // Published after the duplicate on the same connection, so it arrives after it: once it is in, the duplicate was seen.
+    publish('registered', instance('sentinel', 14, { models: ['sentinel-model'] }));
+    await waitFor(() => table.get('sentinel'), 5000, 'the sentinel event');
     expect(table.get('c')).toBeUndefined();
+    expect(table.stats.eventsIgnored).toBe(2);
     expect(table.instancesFor('production', 'llama-2-7b')).toEqual([]);
     expect(table.instancesFor('staging', 'llama-2-7b')).toEqual([]);
   });
@@ -186,10 +198,14 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
 
   it('waits for the registry when it starts first, then loads the snapshot', async () => {
     const late = new SubjectSpace(`${env.subjectPrefix}late`);
-    const table = new RoutingTable({ nats, subjects: late, driftCheckIntervalMs: 0 });
-    tables.push(table);
-    const started = table.start();
-    await new Promise((r) => setTimeout(r, 300));
+    // The registry comes up only once the table has asked, found nobody answering, and said so.
+    const warnings: string[] = [];
+    const logger: RoutingTableLogger = { log: () => undefined, warn: (message: string) => warnings.push(message) };
+    const table = newTable(late, await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-late' }), 0, undefined, logger);
+    let loaded = false;
+    const started = table.start().then(() => (loaded = true));
+    await waitFor(() => warnings.some((w) => w.includes('registry snapshot not available yet')), 5000, 'the table to find no registry');
+    expect(loaded).toBe(false);
     const responder = nats.subscribe(late.snapshotCommand, (msg) => NatsClient.respondInChunks(msg, [{ revision: 7, instances: [instance('late-1', 7)] }]));
     await started;
     expect(table.get('late-1')).toMatchObject({ revision: 7 });
