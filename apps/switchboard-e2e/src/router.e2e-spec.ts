@@ -115,10 +115,11 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     await expect(openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] })).resolves.toBeTruthy();
   });
 
-  it('stops choosing an instance within 100 ms of a status change made through registry-api', async () => {
+  // How fast the change arrives is measured by the benchmarks; here: once it has, the instance is never chosen.
+  it('stops choosing an instance as soon as its status change made through registry-api reaches the router', async () => {
     const changed = await system.registryCall('PUT', '/api/v2/services/registry/vllm-a/status', { status: 'unhealthy', reason: 'e2e' });
     expect(changed.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 100));
+    await system.waitForRevision(changed.body.service.revision);
     const served = new Set<string>();
     for (let i = 0; i < 20; i++) {
       const res = await rawRouterCall(system, '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x' }] });
@@ -175,10 +176,11 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     expect(res.headers.get('x-switchboard-instance')).toBe('vllm-spare');
     expect(disabled.stats().requests).toBe(0);
 
-    // A broken file is refused and the last good policy stays.
+    // A broken file is refused and the last good policy stays: wait for the router to say it refused this file.
     const live = (await system.routerHealth()).policy;
+    const logged = system.router.output.join('').length;
     await system.writePolicy({ aliases: { smart: 42 } }, true);
-    await new Promise((r) => setTimeout(r, 600));
+    await waitFor(() => /routing policy .* invalid, keeping the previous one: aliases\.smart/.test(system.router.output.join('').slice(logged)), 5000, 'the router to refuse the broken policy');
     expect((await system.routerHealth()).policy).toEqual(live);
     expect((await rawRouterCall(system, '/v1/chat/completions', { model: 'smart', messages: [{ role: 'user', content: 'x' }] })).status).toBe(200);
     await system.writePolicy(POLICY);
@@ -189,13 +191,12 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     const controller = new AbortController();
     const stream = await openai.chat.completions.create({ model: 'slow-model', messages: [{ role: 'user', content: 'x' }], stream: true }, { signal: controller.signal });
     let chunks = 0;
-    try {
-      for await (const _ of stream) {
-        if (++chunks === 3) controller.abort();
-      }
-    } catch {
-      // the client's own abort
+    // The client's own abort ends the iteration quietly (openai's stream returns on it); any other
+    // error, from the router or the backend, throws here and fails the test.
+    for await (const _ of stream) {
+      if (++chunks === 3) controller.abort();
     }
+    expect(chunks).toBeGreaterThanOrEqual(3);
     expect(chunks).toBeLessThan(50);
     await waitFor(() => slow.stats().aborted === 1, 5000, 'the backend to see its request aborted');
   });
