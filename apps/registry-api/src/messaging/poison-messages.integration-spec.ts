@@ -70,7 +70,11 @@ describe('poison messages on every subscribed subject (real NATS and PostgreSQL)
     await api?.close();
   });
 
-  it('keeps persisting heartbeats and routing status changes while every subject is flooded, and counts each rejection', async () => {
+  const ROUNDS = 5;
+  const payloads = hostilePayloads();
+
+  /** ROUNDS of every hostile payload on every subscribed subject, with normal heartbeats interleaved. */
+  async function flood(): Promise<void> {
     const { subjects } = api;
     const targets = [
       subjects.heartbeat('staging', 'poison-svc', 'poison-1'),
@@ -78,49 +82,73 @@ describe('poison messages on every subscribed subject (real NATS and PostgreSQL)
       subjects.registryEvent('registered', 'staging', 'poison-svc'),
       subjects.reportHealthCommand,
       subjects.deregisterCommand,
+      // Not registry.cmd.snapshot: the few object-shaped payloads would each read the whole registry, which says nothing here.
       subjects.revisionCommand,
     ];
-    const lastSeenOf = async () => Date.parse((await api.http('GET', `${BASE}/services/poison-1`)).body.service.lastSeen as string);
-    const before = await lastSeenOf();
-    const payloads = hostilePayloads();
-    const ROUNDS = 5;
     for (let round = 0; round < ROUNDS; round++) {
       for (const subject of targets) for (const payload of payloads) api.nats.connection.publish(subject, payload.bytes);
-      // Normal traffic interleaved with the flood.
       api.nats.publish(subjects.heartbeat('staging', 'poison-svc', 'poison-1'), { metadata: { requestsPerMinute: round + 1 } });
       await api.nats.connection.flush();
     }
+  }
 
-    // registry-api still hears heartbeats: lastSeen moves on after the flood.
-    const sentinelSentAt = Date.now();
+  const scrapeRegistry = async () => (await fetch(`${api.url}/metrics`)).text();
+  const scrapeTable = () => metricsRegistry.getSingleMetricAsString('routing_table_messages_rejected_total');
+
+  it('registry-api keeps persisting heartbeats and answering commands while every subject is flooded, and counts each refusal by pattern and reason', async () => {
+    const { subjects } = api;
+    const lastSeenOf = async () => Date.parse((await api.http('GET', `${BASE}/services/poison-1`)).body.service.lastSeen as string);
+    const before = await scrapeRegistry();
+    const count = (text: string, labels: Record<string, string>) => metric(text, 'registry_messages_rejected_total', labels);
+    await flood();
+
+    // Heartbeats are still heard: one sent after the flood is persisted.
+    const sentAfterFlood = Date.now();
     await waitFor(async () => {
       api.nats.publish(subjects.heartbeat('staging', 'poison-svc', 'poison-1'), { metadata: { requestsPerMinute: 99 } });
-      return (await lastSeenOf()) >= sentinelSentAt - 5 && (await lastSeenOf()) > before;
+      return (await lastSeenOf()) >= sentAfterFlood;
     }, 10_000, 'a heartbeat sent after the flood to be persisted');
+    // Commands are still answered, on the same subject that was flooded.
+    const reply = await api.nats.request<{ ok: boolean }>(subjects.reportHealthCommand, { serviceId: 'poison-1', status: 'degraded', reason: 'after the flood' });
+    expect(reply.ok).toBe(true);
+    // A refused command is answered with the validation error, not left to time out.
+    const refused = await api.nats.connection.request(subjects.deregisterCommand, payloads[0].bytes, { timeout: 5000 });
+    expect(JSON.parse(new TextDecoder().decode(refused.data))).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
 
-    // It still answers commands, and the router's table still follows status changes.
+    const after = await scrapeRegistry();
+    // Every hostile message counted, under the subscription's pattern, never the concrete subject.
+    for (const reason of new Set(payloads.map((p) => p.heartbeatReason))) {
+      const expected = ROUNDS * payloads.filter((p) => p.heartbeatReason === reason).length;
+      const counted = count(after, { subject: subjects.heartbeatAll, reason }) - count(before, { subject: subjects.heartbeatAll, reason });
+      expect({ reason, counted }).toEqual({ reason, counted: expected });
+    }
+    for (const command of [subjects.reportHealthCommand, subjects.deregisterCommand]) {
+      const extra = command === subjects.deregisterCommand ? 1 : 0;
+      expect({ command, counted: count(after, { subject: command }) - count(before, { subject: command }) }).toEqual({ command, counted: ROUNDS * payloads.length + extra });
+    }
+    // The revision command takes no parameters; all but the object-shaped payloads are refused before any query.
+    const revisionRefused = ROUNDS * payloads.filter((p) => p.heartbeatReason !== 'invalid').length;
+    expect(count(after, { subject: subjects.revisionCommand }) - count(before, { subject: subjects.revisionCommand })).toBe(revisionRefused);
+    expect(after).not.toContain(`registry_messages_rejected_total{subject="${subjects.heartbeat('staging', 'poison-svc', 'poison-1')}"`);
+  });
+
+  it('the routing table keeps following status changes and heartbeats while every subject is flooded, and counts each refusal', async () => {
+    const { subjects } = api;
+    const before = await scrapeTable();
+    const count = (text: string, subject: string) => metric(text, 'routing_table_messages_rejected_total', { subject });
+    await flood();
+
     const changed = await api.http('PUT', `${BASE}/poison-1/status`, { status: 'unhealthy', reason: 'poison test' }, writeHeaders);
     expect(changed.status).toBe(200);
     await waitFor(() => table.get('poison-1')?.status === 'unhealthy', 5000, 'the status change to reach the routing table');
-    await waitFor(() => table.get('poison-1')?.load.requestsPerMinute === 99 || undefined, 5000, 'the table to hear heartbeats');
-    const revision = await api.nats.request<{ revision: number }>(subjects.revisionCommand, {});
-    expect(revision.revision).toBeGreaterThan(0);
+    await waitFor(() => {
+      api.nats.publish(subjects.heartbeat('staging', 'poison-svc', 'poison-1'), { metadata: { requestsPerMinute: 42 } });
+      return table.get('poison-1')?.load.requestsPerMinute === 42;
+    }, 5000, 'the table to hear a heartbeat sent after the flood');
 
-    // Every hostile message was counted, under the subscription's pattern (not the concrete subject).
-    const registryMetrics = await (await fetch(`${api.url}/metrics`)).text();
-    const heartbeatRejected = metric(registryMetrics, 'registry_messages_rejected_total', { subject: subjects.heartbeatAll });
-    expect(heartbeatRejected).toBe(ROUNDS * payloads.length);
-    for (const reason of new Set(payloads.map((p) => p.heartbeatReason))) {
-      const expected = ROUNDS * payloads.filter((p) => p.heartbeatReason === reason).length;
-      expect({ reason, count: metric(registryMetrics, 'registry_messages_rejected_total', { subject: subjects.heartbeatAll, reason }) }).toEqual({ reason, count: expected });
-    }
-    expect(metric(registryMetrics, 'registry_messages_rejected_total', { subject: subjects.reportHealthCommand })).toBe(ROUNDS * payloads.length);
-    expect(metric(registryMetrics, 'registry_messages_rejected_total', { subject: subjects.deregisterCommand })).toBe(ROUNDS * payloads.length);
-    expect(registryMetrics).not.toContain('registry_messages_rejected_total{subject="' + subjects.heartbeat('staging', 'poison-svc', 'poison-1'));
-
-    const tableMetrics = await metricsRegistry.getSingleMetricAsString('routing_table_messages_rejected_total');
-    // Events: on two concrete subjects, counted under the one pattern.
-    expect(metric(tableMetrics, 'routing_table_messages_rejected_total', { subject: subjects.registryEventsAll })).toBe(2 * ROUNDS * payloads.length);
-    expect(metric(tableMetrics, 'routing_table_messages_rejected_total', { subject: subjects.heartbeatAll })).toBe(ROUNDS * payloads.length);
+    const after = await scrapeTable();
+    // Events arrive on two concrete subjects and are counted under the one pattern.
+    expect(count(after, subjects.registryEventsAll) - count(before, subjects.registryEventsAll)).toBe(2 * ROUNDS * payloads.length);
+    expect(count(after, subjects.heartbeatAll) - count(before, subjects.heartbeatAll)).toBe(ROUNDS * payloads.length);
   });
 });

@@ -53,6 +53,8 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
 
   private answer(subject: string, work: (msg: Msg) => Promise<unknown>): void {
     this.listen(subject, async (msg) => {
+      // Even a command without parameters refuses a payload that is not a small JSON object before any query runs.
+      decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
       msg.respond(encodeJson(await work(msg)));
     });
   }
@@ -64,6 +66,7 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
    */
   private answerInChunks(subject: string): void {
     this.listen(subject, async (msg) => {
+      decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
       const { revision, instances } = await this.queries.snapshot();
       const chunks: { revision: number; instances: unknown[] }[] = [];
       let current: unknown[] = [];
