@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { freePort, waitFor } from '@switchboard/testing';
 import { rawRouterCall, RunningApp, stopApp, System } from './support/system.util';
 
@@ -145,17 +146,29 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
     it('a prober restarted on the same host and port replaces its registration instead of adding one', async () => {
       const port = String(await freePort());
       const registrations = async () =>
-        ((await system.registryCall('GET', `${REGISTRY}/services?serviceName=health-prober`)).body.services as { vmIp: string; internalPort: number }[]).filter(
+        ((await system.registryCall('GET', `${REGISTRY}/services?serviceName=health-prober`)).body.services as { serviceId: string; vmIp: string; internalPort: number }[]).filter(
           (s) => s.internalPort === Number(port),
         );
+      // What an earlier version left behind on this host and port (a random id per start).
+      const legacy = `health-prober-${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-0a1b2c`;
+      const seeded = await system.registryCall('POST', `${REGISTRY}/register`, {
+        serviceName: 'health-prober', serviceId: legacy, vmIp: '127.0.0.1', internalPort: Number(port), externalDomain: '127.0.0.1',
+        version: '0.0.9', deploymentId: 'health-prober', environment: 'development', region: 'local',
+      });
+      expect(seeded.status).toBe(201);
       const first = await system.addProber({ PORT: port });
-      await waitFor(async () => (await registrations()).length > 0, 10_000, 'the first registration');
+      await waitFor(async () => {
+        const now = await registrations();
+        return now.length === 1 && now[0].serviceId !== legacy;
+      }, 10_000, 'the first registration to replace the legacy one');
       await stopApp(first, 'SIGKILL'); // a crash: no chance to deregister
       const second = await system.addProber({ PORT: port, ADVERTISE_HOST: 'localhost' });
       // Its own address in the registry shows the second replica has registered.
       await waitFor(async () => (await registrations()).some((s) => s.vmIp === 'localhost'), 10_000, 'the second registration');
       expect(await registrations()).toHaveLength(1);
+      // A clean stop leaves none: the replica deregisters itself.
       await stopApp(second);
+      expect(await registrations()).toHaveLength(0);
     });
   });
 

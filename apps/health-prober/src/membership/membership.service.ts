@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
@@ -26,7 +27,16 @@ function fnv1a(text: string): number {
  * answers its health check on the same port.
  */
 export function proberId(host: string, port: number): string {
-  return `${PROBER_SERVICE_NAME}-${host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80)}-${port}`;
+  return `${PROBER_SERVICE_NAME}-${sanitizedHost(host).slice(0, 80)}-${port}`;
+}
+
+function sanitizedHost(host: string): string {
+  return host.replace(/[^A-Za-z0-9_-]/g, '-');
+}
+
+/** As registry-api builds an instance's internal URL (IPv6 in brackets). */
+function internalUrlOf(host: string, port: number): string {
+  return `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 /**
@@ -71,7 +81,8 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
     clearInterval(this.refresh);
     if (this.registered) {
       // Leave at once, so the others take over our share without waiting for our silence.
-      await this.registry('DELETE', `/api/v2/services/registry/services/${this.selfId}`).catch(() => undefined);
+      const res = await this.registry('DELETE', `/api/v2/services/registry/services/${this.selfId}`).catch((error: Error) => error);
+      if (res instanceof Error || !res.ok) this.logger.warn(`could not deregister ${this.selfId}: ${res instanceof Error ? res.message : `HTTP ${res.status}`}`);
     }
   }
 
@@ -132,6 +143,7 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
         if (res.ok) {
           this.registered = true;
           this.logger.log(`registered as ${this.selfId}`);
+          await this.retirePredecessors(host, body.internalPort);
           return;
         }
         this.logger.warn(`self-registration refused: HTTP ${res.status} ${await res.text()}`);
@@ -143,10 +155,26 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
+  /**
+   * Earlier versions gave each start a random id (`health-prober-<host>-<6 hex>`); those left behind on
+   * this host and port stay healthy because this replica answers their checks. Remove them once.
+   */
+  private async retirePredecessors(host: string, port: number): Promise<void> {
+    const legacy = new RegExp(`^${PROBER_SERVICE_NAME}-${sanitizedHost(hostname()).slice(0, 40)}-[0-9a-f]{6}$`);
+    const url = internalUrlOf(host, port);
+    for (const instance of this.table.all()) {
+      if (instance.serviceName !== PROBER_SERVICE_NAME || !legacy.test(instance.serviceId) || instance.internalUrl !== url) continue;
+      const res = await this.registry('DELETE', `/api/v2/services/registry/services/${instance.serviceId}`).catch((error: Error) => error);
+      if (res instanceof Error || !res.ok) this.logger.warn(`could not remove predecessor ${instance.serviceId}: ${res instanceof Error ? res.message : `HTTP ${res.status}`}`);
+      else this.logger.log(`removed predecessor registration ${instance.serviceId} (same host and port)`);
+    }
+  }
+
   private registry(method: string, path: string, body?: unknown): Promise<Response> {
     return fetch(`${this.config.REGISTRY_URL}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-registry-token': this.config.REGISTRY_TOKEN },
+      // No content-type without a body: Fastify refuses an empty JSON body (400), and the DELETE that deregisters has none.
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-registry-token': this.config.REGISTRY_TOKEN },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(5000),
     });
