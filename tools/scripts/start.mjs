@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // `npm start`: build every app and run them together on their defaults, logs prefixed by app.
 // Needs PostgreSQL and NATS on loopback, Redis too for the discovery cache (`docker compose up -d`
-// provides them where Docker runs).
+// provides them where Docker runs). Ctrl-C stops the apps in stages, registry-api last.
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 
+// `stage`: the order of a stop. registry-api goes last, so the others can still reach it while they
+// stop (the prober deregisters itself through it).
 const APPS = [
-  { name: 'registry-api', main: 'dist/apps/registry-api/apps/registry-api/src/main.js', port: 3013 },
-  { name: 'llm-router', main: 'dist/apps/llm-router/apps/llm-router/src/main.js', port: 8080 },
-  { name: 'health-prober', main: 'dist/apps/health-prober/apps/health-prober/src/main.js', port: 3014 },
-  { name: 'cache-invalidator', main: 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js', port: 3015 },
+  { name: 'registry-api', main: 'dist/apps/registry-api/apps/registry-api/src/main.js', port: 3013, stage: 2 },
+  { name: 'llm-router', main: 'dist/apps/llm-router/apps/llm-router/src/main.js', port: 8080, stage: 1 },
+  { name: 'health-prober', main: 'dist/apps/health-prober/apps/health-prober/src/main.js', port: 3014, stage: 1 },
+  { name: 'cache-invalidator', main: 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js', port: 3015, stage: 1 },
 ];
+// How long one stage may take to stop before it is killed.
+const STOP_GRACE_MS = 10_000;
 // optional: the apps start without it (registry-api answers discovery from PostgreSQL meanwhile).
 const SERVICES = [
   { name: 'PostgreSQL', port: 5432 },
@@ -39,8 +43,12 @@ for (const { name, port, optional } of SERVICES) {
 const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--outputStyle=static'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const children = APPS.map(({ name, main }) => {
-  const child = spawn(process.execPath, [main], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+const children = APPS.map(({ name, main, stage }) => {
+  // Detached: a terminal's Ctrl-C signals the whole foreground process group at once, which would
+  // stop registry-api before the prober could deregister through it. Only this script hears it, and
+  // stops the apps in stages.
+  const child = spawn(process.execPath, [main], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env, detached: true });
+  child.stage = stage;
   for (const stream of [child.stdout, child.stderr]) {
     let rest = '';
     stream.on('data', (chunk) => {
@@ -51,19 +59,46 @@ const children = APPS.map(({ name, main }) => {
   }
   child.on('exit', (code, signal) => {
     console.log(`[${name}] exited (${signal ?? code})`);
-    shutdown(code ?? 1);
+    void shutdown(code ?? 1);
   });
   return child;
+});
+// Detached children outlive this script unless it takes them along (a crash, a second Ctrl-C).
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 console.log(APPS.map((a) => `${a.name}: http://127.0.0.1:${a.port}`).join('\n'));
 
+const running = (child) => child.exitCode === null && child.signalCode === null;
+
+async function stopStage(stage) {
+  const stopping = children.filter((c) => c.stage === stage && running(c));
+  await Promise.all(
+    stopping.map(
+      (child) =>
+        new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGTERM');
+          setTimeout(() => running(child) && child.kill('SIGKILL'), STOP_GRACE_MS).unref();
+        }),
+    ),
+  );
+}
+
 let stopping = false;
-function shutdown(code) {
+async function shutdown(code) {
   if (stopping) return;
   stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 3000).unref();
+  for (const stage of [...new Set(APPS.map((a) => a.stage))].sort()) await stopStage(stage);
+  process.exit(code);
 }
-process.on('SIGINT', () => shutdown(0));
-process.on('SIGTERM', () => shutdown(0));
+let firstSigint = 0;
+process.on('SIGINT', () => {
+  // npm forwards the terminal's SIGINT, so one Ctrl-C may arrive twice at once; a later second
+  // Ctrl-C means stop waiting (the exit handler kills the rest).
+  if (firstSigint && Date.now() - firstSigint > 1000) process.exit(130);
+  firstSigint ||= Date.now();
+  void shutdown(0);
+});
+process.on('SIGTERM', () => void shutdown(0));
