@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import { SubjectSpace } from '@switchboard/contracts';
+import { decodeJson, NatsClient } from '@switchboard/messaging';
 import { freePort, waitFor } from '@switchboard/testing';
 import { rawRouterCall, RunningApp, stopApp, System } from './support/system.util';
 
@@ -63,19 +65,44 @@ describe('health-prober end to end (real HTTP backends, registry-api, NATS, Post
       await waitFor(async () => (await system.instance('hp-dead')) === undefined, 20_000, 'pruned');
     });
 
-    it('expires an instance that stops heartbeating (TTL), and recovers it when heartbeats return', async () => {
-      await system.addBackend('hp-beat', ['m1'], {}, { healthCheck: { enabled: false, heartbeatTtlMs: 1000 } });
-      const beat = () => system.registryCall('POST', `${REGISTRY}/hp-beat/heartbeat`, { metadata: { inflight: 1 } });
-      for (let i = 0; i < 5; i++) {
-        await beat();
-        await new Promise((r) => setTimeout(r, 200));
+    it('expires an instance that stops heartbeating (TTL): unhealthy, then offline; heartbeats alone do not promote it again', async () => {
+      // Every status change of the two instances below, in the order registry-api published them.
+      const subjects = new SubjectSpace(system.env.subjectPrefix);
+      const watcher = await NatsClient.connect({ servers: system.env.natsUrl, name: 'e2e-beat-watcher' });
+      const changes: { serviceId: string; to: string; reason?: string }[] = [];
+      watcher.subscribe(subjects.registryEvent('statusChanged', 'development', 'vllm'), (msg) => {
+        const event = decodeJson(msg.data) as { subject: string; data: { to: { status: string }; reason?: string } };
+        if (event.subject.startsWith('hp-beat')) changes.push({ serviceId: event.subject, to: event.data.to.status, reason: event.data.reason });
+      });
+      await watcher.connection.flush();
+      try {
+        await system.addBackend('hp-beat', ['m1'], {}, { healthCheck: { enabled: false, heartbeatTtlMs: 1000 } });
+        await system.addBackend('hp-beat-sentinel', ['m1'], {}, { healthCheck: { enabled: false, heartbeatTtlMs: 1000 } });
+        // One heartbeat makes it an instance that heartbeats; then silence (checks are off, so only the TTL can act).
+        expect((await system.registryCall('POST', `${REGISTRY}/hp-beat/heartbeat`, { metadata: { inflight: 1 } })).status).toBe(200);
+        await waitFor(() => changes.some((c) => c.serviceId === 'hp-beat' && c.to === 'offline'), 10_000, 'offline');
+        expect(changes.filter((c) => c.serviceId === 'hp-beat').map((c) => c.to)).toEqual(['unhealthy', 'offline']);
+        expect(changes[0].reason).toMatch(/no heartbeat/);
+
+        // Heartbeats alone are not a check: the operator (or the service re-registering) brings it back.
+        // The sentinel's first heartbeat goes out after hp-beat's on the same connection, so the prober has
+        // heard hp-beat's before the sentinel's; the sentinel expiring (a TTL later) proves it judged both.
+        const before = changes.length;
+        const beats = await NatsClient.connect({ servers: system.env.natsUrl, name: 'e2e-beats' });
+        try {
+          beats.publish(subjects.heartbeat('development', 'vllm', 'hp-beat'), { metadata: { inflight: 1 } });
+          beats.publish(subjects.heartbeat('development', 'vllm', 'hp-beat-sentinel'), { metadata: { inflight: 1 } });
+          await beats.connection.flush();
+        } finally {
+          await beats.close();
+        }
+        await waitFor(() => changes.slice(before).some((c) => c.serviceId === 'hp-beat-sentinel'), 10_000, 'the sentinel to expire');
+        const promoted = changes.slice(before).filter((c) => c.serviceId === 'hp-beat' && (c.to === 'healthy' || c.to === 'degraded'));
+        expect(promoted).toEqual([]);
+        expect(['offline', 'unhealthy']).toContain((await system.instance('hp-beat'))?.status);
+      } finally {
+        await watcher.close();
       }
-      expect((await system.instance('hp-beat'))?.status).toBe('healthy');
-      await waitFor(async () => (await system.instance('hp-beat'))?.status === 'unhealthy', 10_000, 'unhealthy after the TTL');
-      await waitFor(async () => (await system.instance('hp-beat'))?.status === 'offline', 10_000, 'offline');
-      // Heartbeats alone are not a check: the operator (or the service re-registering) brings it back.
-      await beat();
-      expect((await system.instance('hp-beat'))?.status).toBe('offline');
     });
 
     it('runs a round on demand through registry-api and answers a summary', async () => {
