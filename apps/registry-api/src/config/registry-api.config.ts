@@ -34,6 +34,13 @@ export class RegistryApiConfig extends RedisEnv {
   @IsInt() @Min(10) @Max(50_000)
   HEARTBEAT_MAX_BATCH: number = 5000;
 
+  /**
+   * Instances whose heartbeat may wait for a write at once. While PostgreSQL is down nothing drains,
+   * so heartbeats of further instances (unknown ids included) are shed and counted, not held.
+   */
+  @IsInt() @Min(10) @Max(1_000_000)
+  HEARTBEAT_MAX_PENDING: number = 50_000;
+
   /** Safety-net sweep of the outbox; events normally leave right after their commit. */
   @IsInt() @Min(50) @Max(60_000)
   OUTBOX_SWEEP_INTERVAL_MS: number = 1000;

@@ -21,7 +21,8 @@ class FakeRepository {
 }
 
 describe('HeartbeatBatcherService', () => {
-  const config = { HEARTBEAT_FLUSH_INTERVAL_MS: 1000, HEARTBEAT_MAX_BATCH: 1000 } as RegistryApiConfig;
+  const config = { HEARTBEAT_FLUSH_INTERVAL_MS: 1000, HEARTBEAT_MAX_BATCH: 1000, HEARTBEAT_MAX_PENDING: 100_000 } as RegistryApiConfig;
+  const dropped = async (reason: string) => (await new RegistryMetricsService().heartbeatsDropped.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
   let repo: FakeRepository;
   let batcher: HeartbeatBatcherService;
 
@@ -66,5 +67,32 @@ describe('HeartbeatBatcherService', () => {
     expect(small.pendingCount).toBe(0);
     await written;
     expect(repo.batches[0].map((b) => b.serviceId)).toEqual(['a', 'b']);
+  });
+
+  it('holds at most HEARTBEAT_MAX_PENDING instances while the database is down, and counts the heartbeats it sheds', async () => {
+    const bounded = new HeartbeatBatcherService(repo as unknown as RegistryRepository, new RegistryMetricsService(), { ...config, HEARTBEAT_MAX_BATCH: 100, HEARTBEAT_MAX_PENDING: 500 } as RegistryApiConfig);
+    const shedBefore = await dropped('overflow');
+    repo.fail = true;
+    // 10,000 ids nobody registered, arriving while every write fails (each full batch is put back).
+    for (let i = 0; i < 10_000; i++) bounded.enqueue(`unknown-${i}`, {}, new Date());
+    await bounded.flush();
+    expect(bounded.pendingCount).toBeLessThanOrEqual(500);
+    expect((await dropped('overflow')) - shedBefore).toBe(10_000 - bounded.pendingCount);
+
+    // Recovers by itself: once the database answers, what is held is written and the map empties.
+    repo.fail = false;
+    await bounded.flush();
+    expect(bounded.pendingCount).toBe(0);
+    expect(repo.batches.flat()).toHaveLength(500);
+  });
+
+  it('takes no slot for an id registration would refuse (the subject is anyone to publish on)', async () => {
+    const invalidBefore = await dropped('invalid');
+    batcher.enqueue('a', {}, new Date(1000));
+    for (const id of ['*', '>', 'x'.repeat(129), 'a b', 'é']) batcher.enqueue(id, {}, new Date(1000));
+    expect(batcher.pendingCount).toBe(1);
+    expect((await dropped('invalid')) - invalidBefore).toBe(5);
+    await batcher.flush();
+    expect(repo.batches).toEqual([[{ serviceId: 'a', lastSeen: new Date(1000), load: {} }]]);
   });
 });
