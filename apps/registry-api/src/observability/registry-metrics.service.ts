@@ -29,6 +29,9 @@ export class RegistryMetricsService {
   readonly cacheMisses = once('registry_cache_misses_total', () =>
     new Counter({ name: 'registry_cache_misses_total', help: 'Discovery cache reads that went to PostgreSQL, by lookup and reason (absent, invalidated, redis_down, error)', labelNames: ['lookup', 'reason'] }),
   );
+  readonly discoveryCursorsEvicted = once('registry_discovery_cursors_evicted_total', () =>
+    new Counter({ name: 'registry_discovery_cursors_evicted_total', help: 'Round-robin cursors of discovery forgotten (least recently used) to stay within the limit' }),
+  );
   readonly cacheFills = once('registry_cache_fills_total', () =>
     new Counter({ name: 'registry_cache_fills_total', help: 'Values offered to the cache after a miss, by outcome (stored, newer_kept, writer_in_flight)', labelNames: ['outcome'] }),
   );

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { discoveryCacheKey, isRoutable, ModelDeploymentView, modelRegistryCacheKey, ServiceInstanceView } from '@switchboard/contracts';
 import { InstanceFilter, RegistryRepository, RevisionedRows } from '@switchboard/persistence';
 import { DiscoveryCacheService } from '../cache/discovery-cache.service';
+import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { toInstanceView, toModelViews } from './instance-view.util';
 import { RegistryErrorCode, RegistryException } from './registry.exception';
 
@@ -10,14 +11,26 @@ import { RegistryErrorCode, RegistryException } from './registry.exception';
  * The cache holds the whole list for a key; the pick among its instances is made here per request,
  * so load still spreads while every answer comes from one cached value.
  */
+/**
+ * Round-robin cursors kept at once. Names come and go (every service ever asked for would stay), so the
+ * least recently asked is forgotten first; forgetting one only restarts its round-robin.
+ */
+export const DISCOVERY_CURSOR_LIMIT = 10_000;
+
 @Injectable()
 export class DiscoveryService {
+  /** In least-recently-used order: each use moves a key to the end. */
   private readonly cursor = new Map<string, number>();
 
   constructor(
     private readonly repository: RegistryRepository,
     private readonly cache: DiscoveryCacheService,
+    private readonly metrics: RegistryMetricsService,
   ) {}
+
+  get cursorCount(): number {
+    return this.cursor.size;
+  }
 
   /** One routable instance: healthy ones before degraded, round-robin among equals. */
   async discover(serviceName: string, environment?: string): Promise<ServiceInstanceView> {
@@ -38,10 +51,18 @@ export class DiscoveryService {
       const states = instances.map((i) => `${i.serviceId}: ${i.adminState === 'enabled' ? i.status : i.adminState}`).join(', ');
       throw new RegistryException(RegistryErrorCode.NoRoutableInstance, `no routable instance of ${serviceName} (${states})`);
     }
-    const key = `${serviceName}|${environment ?? '*'}`;
+    return pool[this.nextCursor(`${serviceName}|${environment ?? '*'}`) % pool.length];
+  }
+
+  private nextCursor(key: string): number {
     const cursor = this.cursor.get(key) ?? 0;
+    this.cursor.delete(key);
     this.cursor.set(key, cursor + 1);
-    return pool[cursor % pool.length];
+    if (this.cursor.size > DISCOVERY_CURSOR_LIMIT) {
+      this.cursor.delete(this.cursor.keys().next().value as string);
+      this.metrics.discoveryCursorsEvicted.inc();
+    }
+    return cursor;
   }
 
   /** Every deployment of `model` in `environment`, whatever its status; 404 when there is none. */
