@@ -285,7 +285,7 @@ export class NatsClient {
       const more = log?.since ? ` (${log.since} more refused on ${pattern} since the last report)` : '';
       this.rejectionLog.set(pattern, { loggedAt: now, since: 0 });
       // The concrete subject and message only: a payload may be huge or hostile, and it is never logged.
-      const text = `refused a message on ${redactUrlsInText(concrete)} (${reason}): ${describe(error)}${more}`;
+      const text = `refused a message on ${escapeLogText(concrete)} (${reason}): ${describe(error)}${more}`;
       if (reason === 'handler_error') this.logger.error(text);
       else this.logger.warn(text);
     } catch {
