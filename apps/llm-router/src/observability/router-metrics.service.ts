@@ -17,6 +17,9 @@ export class RouterMetricsService {
   readonly panics = once('router_panic_total', () => new Counter({ name: 'router_panic_total', help: 'Picks made with every instance of a model ejected', labelNames: ['model'] }));
   readonly fallbacks = once('router_fallbacks_total', () => new Counter({ name: 'router_fallbacks_total', help: 'Requests served by a fallback model', labelNames: ['model', 'fallback'] }));
   readonly streamCuts = once('router_upstream_stream_errors_total', () => new Counter({ name: 'router_upstream_stream_errors_total', help: 'Responses cut by the backend after the first byte', labelNames: ['model', 'instance'] }));
+  readonly errorBodiesTruncated = once('router_upstream_error_bodies_truncated_total', () =>
+    new Counter({ name: 'router_upstream_error_bodies_truncated_total', help: 'Backend error bodies (5xx, 429) longer than the router reads; the rest was not read', labelNames: ['model'] }),
+  );
   readonly clientAborts = once('router_client_aborts_total', () => new Counter({ name: 'router_client_aborts_total', help: 'Requests whose client went away; the upstream request was aborted', labelNames: ['model'] }));
   readonly duration = once('router_request_duration_seconds', () =>
     new Histogram({ name: 'router_request_duration_seconds', help: 'Whole request, as the client sees it', labelNames: ['model', 'instance'], buckets: LATENCY_BUCKETS }),

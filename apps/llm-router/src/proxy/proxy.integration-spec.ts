@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@switchboard/config';
@@ -131,6 +133,45 @@ describe('ProxyService: what API clients are told when backends fail (in-process
       expect(JSON.parse(text).error.message).toBe('backend error 500 (vllm-broken-1)');
     } finally {
       backend.clearFaults();
+    }
+  });
+
+  it('reads no more than the start of a huge error body, and counts the bodies it cut short', async () => {
+    // 32 MiB of error page, written as the router reads it: how much went out shows how much it read.
+    const total = 32 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let written = 0;
+    let closed!: (finished: boolean) => void;
+    const outcome = new Promise<boolean>((resolve) => (closed = resolve));
+    const huge = createServer((req, res) => {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/html' });
+      res.on('close', () => closed(res.writableFinished));
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    const metrics = app.get(RouterMetricsService);
+    const truncated = async () => (await metrics.errorBodiesTruncated.get()).values.find((v) => v.labels.model === MODEL)?.value ?? 0;
+    const before = await truncated();
+    try {
+      instances = [routed('vllm-verbose-1', `http://127.0.0.1:${(huge.address() as AddressInfo).port}`)];
+      const { status, text } = await chat();
+      expect(status).toBe(502);
+      expect(JSON.parse(text).error.message).toBe('backend error 500 (vllm-verbose-1)');
+      // The router hung up before the backend could finish sending.
+      expect(await outcome).toBe(false);
+      expect(written).toBeLessThan(total / 2); // what socket buffers hold, not the body
+      expect((await truncated()) - before).toBe(1);
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((resolve) => huge.close(resolve));
     }
   });
 });

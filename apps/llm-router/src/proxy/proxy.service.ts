@@ -25,6 +25,8 @@ const RETURNED = ['content-type', 'content-length', 'x-request-id', 'openai-proc
 const MAX_BACKOFF_MS = 250;
 /** Failed attempts are logged at most once per instance per interval: a dead backend under load must not flood the log. */
 const FAILURE_LOG_INTERVAL_MS = 10_000;
+/** Of an error body only the start goes into a message; a backend may send megabytes, which are not read. */
+export const ERROR_BODY_MAX_BYTES = 4096;
 
 type AttemptResult = { done: true } | { done: false; failure: AttemptFailure };
 
@@ -162,7 +164,8 @@ export class ProxyService {
         bodyTimeout: policy.firstTokenMs,
       });
       if (upstream.statusCode >= 500 || upstream.statusCode === 429) {
-        const text = await upstream.body.text().catch(() => '');
+        const { text, truncated } = await readStart(upstream.body, ERROR_BODY_MAX_BYTES).catch(() => ({ text: '', truncated: false }));
+        if (truncated) this.metrics.errorBodiesTruncated.inc({ model });
         return {
           done: false,
           failure: {
@@ -316,4 +319,19 @@ function drained(res: NodeJS.WritableStream): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** At most `maxBytes` of a body; the rest is left unread and the connection dropped (not reused). */
+async function readStart(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= maxBytes) {
+      body.destroy();
+      return { text: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8'), truncated: true };
+    }
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }
