@@ -59,6 +59,7 @@ export class AppModule implements OnModuleInit {
     this.table.onChange(() => {
       refresh();
       this.balancer.retainKnown((id) => this.table.get(id) !== undefined);
+      this.metrics.scheduleInstanceSweep((id) => this.table.get(id) !== undefined);
     });
   }
 }

@@ -145,6 +145,18 @@ describe('llm-router end to end (registry-api, router, mock backends, openai cli
     expect(metrics).toMatch(/router_ejections_total\{model="rr-model",instance="rr-a",app="llm-router"\} 1/);
   });
 
+  it('drops the metric series of a deregistered instance, so the instance label stays bounded by the registry', async () => {
+    await system.addBackend('gone-a', ['gone-model']);
+    const metrics = async () => (await fetch(`${system.router.url}/metrics`)).text();
+    expect((await rawRouterCall(system, '/v1/chat/completions', { model: 'gone-model', messages: [{ role: 'user', content: 'x' }] })).status).toBe(200);
+    expect(await metrics()).toMatch(/router_requests_total\{model="gone-model",instance="gone-a",code="200"/);
+    const removed = await system.registryCall('DELETE', '/api/v2/services/registry/services/gone-a');
+    expect(removed.status).toBe(200);
+    await system.waitForRevision(removed.body.revision);
+    await waitFor(async () => !(await metrics()).includes('instance="gone-a"'), 10_000, 'the series of gone-a to be dropped');
+    expect(await metrics()).toMatch(/router_instance_series_dropped_total\{[^}]*\} [1-9]/);
+  });
+
   it('loses no request when a backend dies under load while another serves the model', async () => {
     const doomed = await system.addBackend('kill-a', ['kill-model'], { latencyMs: 5 });
     const survivor = await system.addBackend('kill-b', ['kill-model'], { latencyMs: 5 });
