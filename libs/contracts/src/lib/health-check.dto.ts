@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { HEALTH_STATUSES, HealthStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
+import { IsOneOf } from './validators.util';
 
 /** Per-instance overrides of the prober's defaults, given at registration (`healthCheck`). */
 export class HealthCheckSettingsDto {
@@ -39,7 +40,7 @@ export class ReportHealthDto {
   @Matches(SUBJECT_TOKEN_PATTERN, { message: 'serviceId must be 1-128 characters of letters, digits, "_" or "-"' })
   serviceId!: string;
 
-  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  @IsOneOf(HEALTH_STATUSES)
   status!: HealthStatus;
 
   @IsOptional() @IsString() @MaxLength(512)

@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { IsBoolean, IsOptional, IsString, Matches } from 'class-validator';
 import { PageQueryDto } from './page-query.dto';
 import { AdminState, ENVIRONMENTS, HealthStatus, MODEL_STATUSES, ModelStatus } from './status';
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
+import { IsOneOf } from './validators.util';
 
 /** OpenAI-style model names: `llama-2-7b`, `meta-llama/Llama-3-8B`, `qwen2.5:7b`. */
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}$/;
@@ -33,7 +34,7 @@ export class RegisterModelDto {
   endpoint?: string;
 
   @ApiProperty({ enum: ENVIRONMENTS })
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment!: string;
 
   @ApiPropertyOptional({ default: DEFAULT_MODEL_NAMESPACE })
@@ -55,19 +56,19 @@ export class ModelSelectorDto {
   modelName!: string;
 
   @ApiProperty({ enum: ENVIRONMENTS })
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment!: string;
 }
 
 export class ListModelsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: ENVIRONMENTS })
   @IsOptional()
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment?: string;
 
   @ApiPropertyOptional({ enum: MODEL_STATUSES })
   @IsOptional()
-  @IsIn(MODEL_STATUSES as string[], { message: `status must be one of: ${MODEL_STATUSES.join(', ')}` })
+  @IsOneOf(MODEL_STATUSES)
   status?: ModelStatus;
 
   @ApiPropertyOptional({ description: 'model name' })
@@ -79,7 +80,7 @@ export class ListModelsQueryDto extends PageQueryDto {
 /** The model workflow's lookup: the deployments of one model in one environment (served from the cache). */
 export class ModelLookupQueryDto {
   @ApiProperty({ enum: ENVIRONMENTS })
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment!: string;
 
   @ApiProperty({ example: 'llama-2-7b' })

@@ -19,6 +19,7 @@ import type { ServiceInstanceView } from './service-instance.dto';
 import { REGISTRY_EVENT_SOURCE, REGISTRY_EVENT_TYPES, RegistryEventKind, SUBJECT_TOKEN_PATTERN } from './subjects';
 import { untrustedInputErrors } from './untrusted-input.util';
 import { FieldError, flattenValidationErrors } from './validation.util';
+import { IsOneOf } from './validators.util';
 
 /**
  * The fields a consumer relies on, checked on receipt. Unknown fields are tolerated, so a newer
@@ -28,16 +29,16 @@ export class InstancePayload implements Pick<ServiceInstanceView, 'serviceId' | 
   @Matches(SUBJECT_TOKEN_PATTERN) serviceId!: string;
   @Matches(SUBJECT_TOKEN_PATTERN) serviceName!: string;
   @Matches(SUBJECT_TOKEN_PATTERN) environment!: string;
-  @IsIn(HEALTH_STATUSES as unknown as string[]) status!: HealthStatus;
-  @IsIn(ADMIN_STATES as unknown as string[]) adminState!: AdminState;
+  @IsOneOf(HEALTH_STATUSES) status!: HealthStatus;
+  @IsOneOf(ADMIN_STATES) adminState!: AdminState;
   @IsArray() @IsString({ each: true }) models!: string[];
   @IsString() internalUrl!: string;
   @IsInt() @Min(1) revision!: number;
 }
 
 export class StateDto {
-  @IsIn(HEALTH_STATUSES as unknown as string[]) status!: HealthStatus;
-  @IsIn(ADMIN_STATES as unknown as string[]) adminState!: AdminState;
+  @IsOneOf(HEALTH_STATUSES) status!: HealthStatus;
+  @IsOneOf(ADMIN_STATES) adminState!: AdminState;
 }
 
 /**

@@ -4,7 +4,6 @@ import {
   ArrayMaxSize,
   IsArray,
   IsBoolean,
-  IsIn,
   IsInt,
   IsNumber,
   IsObject,
@@ -22,7 +21,7 @@ import { ADMIN_STATES, AdminState, ENVIRONMENTS, HEALTH_STATUSES, HealthStatus }
 import { SUBJECT_TOKEN_PATTERN } from './subjects';
 import { HealthCheckSettingsDto } from './health-check.dto';
 import { PageQueryDto } from './page-query.dto';
-import { IsHostOrIp, IsSingleLine, MaxJsonBytes } from './validators.util';
+import { IsHostOrIp, IsOneOf, IsSingleLine, MaxJsonBytes } from './validators.util';
 
 export const METADATA_MAX_BYTES = 16 * 1024;
 
@@ -94,7 +93,7 @@ export class RegisterServiceDto {
   deploymentId!: string;
 
   @ApiProperty({ enum: ENVIRONMENTS })
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment!: string;
 
   @ApiProperty({ example: 'nyc1' })
@@ -143,7 +142,7 @@ export class RegisterServiceDto {
 
   @ApiPropertyOptional({ enum: HEALTH_STATUSES, default: 'healthy', description: 'Initial health; the prober corrects it' })
   @IsOptional()
-  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  @IsOneOf(HEALTH_STATUSES)
   status?: HealthStatus;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true })
@@ -213,12 +212,12 @@ export class HeartbeatDto {
 export class UpdateStatusDto {
   @ApiPropertyOptional({ enum: HEALTH_STATUSES })
   @IsOptional()
-  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  @IsOneOf(HEALTH_STATUSES)
   status?: HealthStatus;
 
   @ApiPropertyOptional({ enum: ADMIN_STATES })
   @IsOptional()
-  @IsIn(ADMIN_STATES as unknown as string[], { message: `adminState must be one of: ${ADMIN_STATES.join(', ')}` })
+  @IsOneOf(ADMIN_STATES)
   adminState?: AdminState;
 
   @ApiPropertyOptional({ example: 'manual override' })
@@ -236,12 +235,12 @@ export class ListServicesQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ enum: ENVIRONMENTS })
   @IsOptional()
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment?: string;
 
   @ApiPropertyOptional({ enum: HEALTH_STATUSES })
   @IsOptional()
-  @IsIn(HEALTH_STATUSES as unknown as string[], { message: `status must be one of: ${HEALTH_STATUSES.join(', ')}` })
+  @IsOneOf(HEALTH_STATUSES)
   status?: HealthStatus;
 
   @ApiPropertyOptional()
@@ -255,7 +254,7 @@ export class ListServicesQueryDto extends PageQueryDto {
 export class DiscoverQueryDto {
   @ApiPropertyOptional({ enum: ENVIRONMENTS })
   @IsOptional()
-  @IsIn(ENVIRONMENTS as unknown as string[], { message: `environment must be one of: ${ENVIRONMENTS.join(', ')}` })
+  @IsOneOf(ENVIRONMENTS)
   environment?: string;
 }
 

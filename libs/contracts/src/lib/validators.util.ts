@@ -1,4 +1,4 @@
-import { isFQDN, isIP, registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
+import { IsIn, isFQDN, isIP, registerDecorator, ValidationArguments, ValidationOptions } from 'class-validator';
 
 /**
  * A name that an HTTP client's URL parser reads as an IPv4 address (`0x7f000001`, `017700000001`):
@@ -68,4 +68,9 @@ export function IsSingleLine(options?: ValidationOptions): PropertyDecorator {
         defaultMessage: (args: ValidationArguments) => `${args.property} must be one line without control characters`,
       },
     });
+}
+
+/** `@IsIn` for a readonly list of words, with one message shape: "<property> must be one of: a, b, c". */
+export function IsOneOf(values: readonly string[], options?: ValidationOptions): PropertyDecorator {
+  return IsIn(values, { message: `$property must be one of: ${values.join(', ')}`, ...options });
 }
