@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request } from 'undici';
 import { modelStatusOf } from '@switchboard/contracts';
+import { LogThrottle } from '@switchboard/observability';
 import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
 import { BalancerService } from '../balancing/balancer.service';
 import type { LlmRouterConfig } from '../config/llm-router.config';
@@ -43,7 +44,7 @@ class TimeoutSignal extends Error {
 @Injectable()
 export class ProxyService {
   private readonly logger = new Logger(ProxyService.name);
-  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
+  private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
 
   constructor(
     private readonly table: RoutingTable,
@@ -115,17 +116,10 @@ export class ProxyService {
 
   /** The address and the backend's words go here, never to the API client. */
   private logFailure(instance: RoutedInstance, failure: AttemptFailure): void {
-    const now = Date.now();
-    const last = this.failureLog.get(instance.serviceId);
-    if (last && now - last.at < FAILURE_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    const more = last?.suppressed ? ` (${last.suppressed} more failure(s) of it not logged since)` : '';
+    const suppressed = this.failureLog.take(instance.serviceId);
+    if (suppressed === undefined) return;
+    const more = suppressed ? ` (${suppressed} more failure(s) of it not logged since)` : '';
     this.logger.warn(`attempt on ${instance.serviceId} (${instance.internalUrl}) failed: ${failure.kind}, ${failure.detail}${more}`);
-    this.failureLog.set(instance.serviceId, { at: now, suppressed: 0 });
-    // Forget instances no longer failing, so the map stays as small as the set of failing ones.
-    if (this.failureLog.size > 1000) for (const [id, entry] of this.failureLog) if (now - entry.at >= FAILURE_LOG_INTERVAL_MS) this.failureLog.delete(id);
   }
 
   private async attempt(

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { type LoadFigures, SUBJECT_TOKEN_PATTERN } from '@switchboard/contracts';
+import { LogThrottle } from '@switchboard/observability';
 import { HeartbeatWrite, RegistryRepository } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
@@ -24,7 +25,7 @@ export class HeartbeatBatcherService implements OnApplicationBootstrap, OnApplic
   private pending = new Map<string, HeartbeatWrite>();
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
-  private lastShedWarning = 0;
+  private readonly shedWarning = new LogThrottle(SHED_WARNING_INTERVAL_MS);
 
   constructor(
     private readonly repository: RegistryRepository,
@@ -103,9 +104,7 @@ export class HeartbeatBatcherService implements OnApplicationBootstrap, OnApplic
 
   private shed(count: number): void {
     this.metrics.heartbeatsDropped.inc({ reason: 'overflow' }, count);
-    const now = Date.now();
-    if (now - this.lastShedWarning < SHED_WARNING_INTERVAL_MS) return;
-    this.lastShedWarning = now;
+    if (this.shedWarning.take() === undefined) return;
     this.logger.warn(`${this.pending.size} instances' heartbeats already wait for a write (HEARTBEAT_MAX_PENDING): shedding the rest until the database takes them`);
   }
 }

@@ -22,6 +22,7 @@ import {
   usernamePasswordAuthenticator,
 } from 'nats';
 import { NatsAuthSettings, redactUrls, redactUrlsInText } from '@switchboard/config';
+import { LogThrottle } from '@switchboard/observability';
 import { MessageRejected, RejectionCounter } from './untrusted-message.util';
 
 /** A flood of bad messages is one log line per subscription per interval, with the count since the last. */
@@ -270,20 +271,15 @@ export class NatsClient {
     });
   }
 
-  private readonly rejectionLog = new Map<string, { loggedAt: number; since: number }>();
+  private readonly rejectionLog = new LogThrottle(REJECTION_LOG_INTERVAL_MS);
 
   private refused(pattern: string, concrete: string, error: unknown, counter?: RejectionCounter): void {
     const reason = error instanceof MessageRejected ? error.reason : 'handler_error';
     try {
       counter?.inc({ subject: pattern, reason });
-      const now = Date.now();
-      const log = this.rejectionLog.get(pattern);
-      if (log && now - log.loggedAt < REJECTION_LOG_INTERVAL_MS) {
-        log.since++;
-        return;
-      }
-      const more = log?.since ? ` (${log.since} more refused on ${pattern} since the last report)` : '';
-      this.rejectionLog.set(pattern, { loggedAt: now, since: 0 });
+      const since = this.rejectionLog.take(pattern);
+      if (since === undefined) return;
+      const more = since ? ` (${since} more refused on ${pattern} since the last report)` : '';
       // The concrete subject and message only: a payload may be huge or hostile, and it is never logged.
       const text = `refused a message on ${escapeLogText(concrete)} (${reason}): ${describe(error)}${more}`;
       if (reason === 'handler_error') this.logger.error(text);

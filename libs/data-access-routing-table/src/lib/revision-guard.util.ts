@@ -1,3 +1,5 @@
+import { LogThrottle } from '@switchboard/observability';
+
 /**
  * Why an event was not applied: the registry answered and has not reached its revision
  * (`ahead_of_registry`), the registry did not answer (`unverifiable`), too many events were already
@@ -43,10 +45,12 @@ export class RevisionGuard {
   private queued?: Promise<number>;
   private lastSentAt = -Infinity;
   private pending = 0;
-  private lastLogAt = -Infinity;
-  private unlogged = 0;
 
-  constructor(private readonly options: RevisionGuardOptions) {}
+  private readonly rejectionLog: LogThrottle;
+
+  constructor(private readonly options: RevisionGuardOptions) {
+    this.rejectionLog = new LogThrottle(options.logIntervalMs ?? 10_000);
+  }
 
   /** The highest revision known to be real. */
   get verified(): number {
@@ -98,14 +102,11 @@ export class RevisionGuard {
   /** Counts and logs a rejection (at most one line per interval, with how many were folded into it). */
   reject<R extends RevisionRejectReason>(reason: R, revision: number): { ok: false; reason: R } {
     this.options.onReject?.(reason);
-    this.unlogged++;
-    const now = Date.now();
-    if (now - this.lastLogAt >= (this.options.logIntervalMs ?? 10_000)) {
+    const suppressed = this.rejectionLog.take();
+    if (suppressed !== undefined) {
       this.options.logger?.warn(
-        `rejected ${this.unlogged} registry event(s) not confirmed by the registry (latest: revision ${revision}, ${reason}; highest known real revision ${this.known}); forged or from a foreign registry?`,
+        `rejected ${suppressed + 1} registry event(s) not confirmed by the registry (latest: revision ${revision}, ${reason}; highest known real revision ${this.known}); forged or from a foreign registry?`,
       );
-      this.lastLogAt = now;
-      this.unlogged = 0;
     }
     return { ok: false, reason };
   }
