@@ -3,6 +3,7 @@ import {
   Authenticator,
   connect,
   ConnectionOptions,
+  createInbox,
   credsAuthenticator,
   ErrorCode,
   headers as natsHeaders,
@@ -22,7 +23,7 @@ import {
   usernamePasswordAuthenticator,
 } from 'nats';
 import { NatsAuthSettings, redactUrls, redactUrlsInText } from '@switchboard/config';
-import { LogThrottle } from '@switchboard/observability';
+import { Counter, LogThrottle, metricsRegistry } from '@switchboard/observability';
 import { MessageRejected, RejectionCounter } from './untrusted-message.util';
 
 /** A flood of bad messages is one log line per subscription per interval, with the count since the last. */
@@ -48,6 +49,38 @@ export interface NatsClientOptions {
   reconnectTimeWaitMs?: number;
   /** At start-up, how long to keep retrying before giving up. */
   connectTimeoutMs?: number;
+  /**
+   * Core publishes (fire-and-forget) nats.js may buffer while disconnected, per outage; the rest are
+   * shed and counted in `nats_publishes_shed_total{connection}`. Default {@link MAX_BUFFERED_PUBLISHES}.
+   */
+  maxBufferedPublishes?: number;
+  /** The same bound in bytes (payload + headers). Default {@link MAX_BUFFERED_PUBLISH_BYTES}. */
+  maxBufferedPublishBytes?: number;
+}
+
+/**
+ * nats.js keeps what is published while disconnected in its outbound buffer, without limit, until the
+ * next dial attempt (which discards it) or the reconnect (which sends it). A heartbeat is worth
+ * nothing late, so an outage costs at most this much memory; the rest is dropped and counted.
+ */
+export const MAX_BUFFERED_PUBLISHES = 1000;
+export const MAX_BUFFERED_PUBLISH_BYTES = 1024 * 1024;
+
+/** JetStream publishes while disconnected fail at once with this; the outbox retries them. */
+export class NatsNotConnectedError extends Error {
+  constructor(subject: string) {
+    super(`NATS not connected: ${subject} not published`);
+    this.name = 'NatsNotConnectedError';
+  }
+}
+
+/** `nats_publishes_shed_total{connection}`: core publishes dropped during an outage, registered once per process. */
+function publishesShedCounter(): Counter<'connection'> {
+  const name = 'nats_publishes_shed_total';
+  return (
+    (metricsRegistry.getSingleMetric(name) as Counter<'connection'> | undefined) ??
+    new Counter({ name, help: 'Core NATS publishes (heartbeats, beats) dropped while disconnected, beyond what may wait for the reconnect', labelNames: ['connection'] })
+  );
 }
 
 export interface StreamSpec {
@@ -106,9 +139,29 @@ export class NatsClient {
   private jsClient?: JetStreamClient;
   private jsmClient?: JetStreamManager;
 
-  private constructor(readonly connection: NatsConnection) {
+  private readonly maxBufferedPublishes: number;
+  private readonly maxBufferedPublishBytes: number;
+  private readonly shedCounter = publishesShedCounter();
+  /** Core publishes handed to nats.js since the connection was lost; reset on reconnect. */
+  private bufferedPublishes = 0;
+  private bufferedPublishBytes = 0;
+  private shedSinceReconnect = 0;
+
+  private constructor(
+    readonly connection: NatsConnection,
+    private readonly options: NatsClientOptions,
+  ) {
+    this.maxBufferedPublishes = options.maxBufferedPublishes ?? MAX_BUFFERED_PUBLISHES;
+    this.maxBufferedPublishBytes = options.maxBufferedPublishBytes ?? MAX_BUFFERED_PUBLISH_BYTES;
     void this.watchStatus();
   }
+
+  /** Core publishes dropped by this client while disconnected (also in `nats_publishes_shed_total`). */
+  get publishesShed(): number {
+    return this.shedTotal;
+  }
+
+  private shedTotal = 0;
 
   static async connect(options: NatsClientOptions): Promise<NatsClient> {
     const logger = new Logger(NatsClient.name);
@@ -149,7 +202,7 @@ export class NatsClient {
           `refusing to start: the NATS server at ${where} does not require authentication, so anyone who reaches it can forge events and commands (NODE_ENV=production; set NATS_ALLOW_ANONYMOUS=true to allow it on purpose)`,
         );
       }
-      return new NatsClient(connection);
+      return new NatsClient(connection, options);
     }
   }
 
@@ -174,7 +227,9 @@ export class NatsClient {
       } else if (status.type === 'reconnect') {
         this.reconnecting = false;
         this.authRefusalLogged = false;
-        this.logger.log(`NATS reconnected to ${redactUrls(String(status.data))}`);
+        const shed = this.shedSinceReconnect ? `; ${this.shedSinceReconnect} core publishes were shed meanwhile` : '';
+        this.bufferedPublishes = this.bufferedPublishBytes = this.shedSinceReconnect = 0;
+        this.logger.log(`NATS reconnected to ${redactUrls(String(status.data))}${shed}`);
         for (const listener of this.reconnectListeners) listener();
       } else if (status.type === 'error' && status.data === ErrorCode.AuthorizationViolation && !this.authRefusalLogged) {
         // Once per outage: reconnects are retried every few hundred ms.
@@ -232,8 +287,13 @@ export class NatsClient {
     }
   }
 
-  /** Publishes to JetStream and waits for the stream's ack; `msgID` makes retries idempotent. */
+  /**
+   * Publishes to JetStream and waits for the stream's ack; `msgID` makes retries idempotent. While
+   * disconnected it fails at once ({@link NatsNotConnectedError}) instead of waiting in nats.js's buffer
+   * for the timeout: the caller (the outbox) keeps the event and retries.
+   */
   publishToStream(subject: string, payload: unknown, options: { msgID: string; headers?: Record<string, string> }): Promise<PubAck> {
+    if (!this.isConnected) return Promise.reject(new NatsNotConnectedError(subject));
     return this.js.publish(subject, encodeJson(payload), {
       msgID: options.msgID,
       headers: toHeaders(options.headers),
@@ -241,9 +301,32 @@ export class NatsClient {
     });
   }
 
-  /** Core NATS publish (not stored). */
-  publish(subject: string, payload: unknown, hdrs?: Record<string, string>): void {
-    this.connection.publish(subject, encodeJson(payload), { headers: toHeaders(hdrs) });
+  /**
+   * Core NATS publish (not stored, fire-and-forget). While disconnected, at most
+   * `maxBufferedPublishes` messages / `maxBufferedPublishBytes` bytes wait in nats.js for the
+   * reconnect; beyond that the message is dropped and counted. Returns false when it was dropped.
+   */
+  publish(subject: string, payload: unknown, hdrs?: Record<string, string>): boolean {
+    const data = encodeJson(payload);
+    const headers = toHeaders(hdrs);
+    if (!this.isConnected && !this.connection.isClosed()) {
+      // Headers as the wire carries them, roughly: `NATS/1.0\r\n`, `k: v\r\n` each.
+      const bytes = data.length + Object.entries(hdrs ?? {}).reduce((n, [k, v]) => n + k.length + String(v).length + 4, 12);
+      if (this.bufferedPublishes >= this.maxBufferedPublishes || this.bufferedPublishBytes + bytes > this.maxBufferedPublishBytes) {
+        this.shedTotal++;
+        this.shedSinceReconnect++;
+        try {
+          this.shedCounter.inc({ connection: this.options.name });
+        } catch {
+          // A failing counter must not turn a dropped heartbeat into an exception.
+        }
+        return false;
+      }
+      this.bufferedPublishes++;
+      this.bufferedPublishBytes += bytes;
+    }
+    this.connection.publish(subject, data, { headers });
+    return true;
   }
 
   /**
@@ -287,6 +370,11 @@ export class NatsClient {
     } catch {
       // A failing counter or logger must not reach nats.js either.
     }
+  }
+
+  /** A fresh subject under this connection's inbox prefix (what its NATS permissions let it subscribe to). */
+  newInbox(): string {
+    return createInbox((this.connection as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
   }
 
   async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
