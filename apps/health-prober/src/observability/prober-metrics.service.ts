@@ -19,6 +19,9 @@ export class ProberMetricsService {
   readonly selfPreservation = once('prober_self_preservation', () => new Gauge({ name: 'prober_self_preservation', help: '1 while a mass failure in the environment is held as our own problem', labelNames: ['environment'] }));
   /** `prober.cmd.*` messages refused, by subscription pattern and reason (the table's own subjects count in routing_table_messages_rejected_total). */
   readonly messagesRejected = messagesRejectedCounter('prober');
+  readonly roundRequests = once('prober_round_requests_total', () =>
+    new Counter({ name: 'prober_round_requests_total', help: 'prober.cmd.runChecks requests: ran a round, coalesced into the next one, or shed (too many waiting)', labelNames: ['outcome'] }),
+  );
   readonly owned = once('prober_owned_instances', () => new Gauge({ name: 'prober_owned_instances', help: 'Instances this replica checks' }));
   readonly members = once('prober_members', () => new Gauge({ name: 'prober_members', help: 'Live prober replicas sharing the work' }));
 }

@@ -35,6 +35,20 @@ interface Tracked {
 const TICK_MS = 100;
 const PRESERVATION_REFRESH_MS = 50;
 const REPORT_RETRY_MS = 5000;
+/**
+ * `prober.cmd.runChecks` requests that may wait for the next round while one runs; more are refused
+ * at once ({@link RoundQueueFullError}). The subject is anyone's to publish on: without this, every
+ * request would start its own round over every instance, and a flood would queue probes without end.
+ */
+export const MAX_WAITING_ROUND_REQUESTS = 100;
+
+/** A run-now request refused because {@link MAX_WAITING_ROUND_REQUESTS} already wait for the next round. */
+export class RoundQueueFullError extends Error {
+  constructor() {
+    super(`${MAX_WAITING_ROUND_REQUESTS} requests already wait for the next round; try again when it is done`);
+    this.name = 'RoundQueueFullError';
+  }
+}
 
 /**
  * Judges the health of every instance this replica owns: active checks on an interval with jitter,
@@ -50,6 +64,9 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   private stopped = false;
+  /** The manual round running now, and the one queued after it with how many requests wait for it. */
+  private currentRound?: Promise<HealthCheckRoundSummary>;
+  private nextRound?: { summary: Promise<HealthCheckRoundSummary>; waiters: number };
 
   constructor(
     private readonly table: RoutingTable,
@@ -69,8 +86,50 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     clearInterval(this.timer);
   }
 
-  /** `prober.cmd.runChecks`: check every instance now (whoever owns it), apply the results, summarise. */
-  async runRound(): Promise<HealthCheckRoundSummary> {
+  /**
+   * `prober.cmd.runChecks`: check every instance now (whoever owns it), apply the results, summarise.
+   * At most one round runs and one waits: a request arriving during a round shares the next one
+   * (which starts after it, so its checks are newer than the request), up to
+   * {@link MAX_WAITING_ROUND_REQUESTS}; beyond that it is refused ({@link RoundQueueFullError}).
+   * Counted in `prober_round_requests_total{outcome="ran"|"coalesced"|"shed"}`.
+   */
+  runRound(): Promise<HealthCheckRoundSummary> {
+    if (!this.currentRound && !this.nextRound) {
+      this.metrics.roundRequests.inc({ outcome: 'ran' });
+      return this.startRound();
+    }
+    if (this.nextRound) {
+      if (this.nextRound.waiters >= MAX_WAITING_ROUND_REQUESTS) {
+        this.metrics.roundRequests.inc({ outcome: 'shed' });
+        return Promise.reject(new RoundQueueFullError());
+      }
+      this.nextRound.waiters++;
+      this.metrics.roundRequests.inc({ outcome: 'coalesced' });
+      return this.nextRound.summary;
+    }
+    this.metrics.roundRequests.inc({ outcome: 'ran' });
+    const summary = (this.currentRound as Promise<HealthCheckRoundSummary>)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.nextRound = undefined;
+        return this.startRound();
+      });
+    this.nextRound = { summary, waiters: 1 };
+    return summary;
+  }
+
+  private startRound(): Promise<HealthCheckRoundSummary> {
+    const round = this.checkAll().finally(() => {
+      if (this.currentRound === round) this.currentRound = undefined;
+    });
+    this.currentRound = round;
+    return round;
+  }
+
+  private async checkAll(): Promise<HealthCheckRoundSummary> {
     const started = Date.now();
     const instances = [...this.table.all()].filter((i) => this.settingsOf(i).enabled);
     const outcomes = await Promise.all(instances.map((i) => this.check(i, this.trackedOf(i, started))));

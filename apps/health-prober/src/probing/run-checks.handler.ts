@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { SubjectSpace } from '@switchboard/contracts';
 import { encodeJson, NatsClient, Subscription } from '@switchboard/messaging';
 import { ProberMetricsService } from '../observability/prober-metrics.service';
-import { ProberService } from './prober.service';
+import { ProberService, RoundQueueFullError } from './prober.service';
 
 /** `prober.cmd.runChecks` (behind `POST …/health-checks`): one replica of the queue group answers. */
 @Injectable()
@@ -24,6 +24,11 @@ export class RunChecksHandler implements OnApplicationBootstrap, OnApplicationSh
         this.prober.runRound().then(
           (summary) => msg.respond(encodeJson(summary)),
           (error: Error) => {
+            // Refused under a flood: counted (prober_round_requests_total{outcome="shed"}), not logged.
+            if (error instanceof RoundQueueFullError) {
+              msg.respond(encodeJson({ error: { code: 'BUSY', message: error.message } }));
+              return;
+            }
             this.logger.error(`manual round failed: ${error.message}`);
             msg.respond(encodeJson({ error: { code: 'ROUND_FAILED', message: error.message } }));
           },
