@@ -1,4 +1,5 @@
 export * from './lib/nats.client';
+export * from './lib/stream-feed';
 export * from './lib/trace-context.util';
 export * from './lib/untrusted-message.util';
 export type { Msg, Subscription, PubAck } from 'nats';

@@ -65,8 +65,8 @@ export class RegistryQueries {
   }
 
   async snapshot(): Promise<RegistrySnapshot> {
-    const { revision, instances } = await this.repository.snapshot();
-    return { revision, instances: instances.map(toInstanceView) };
+    const { revision, instances, tombstones } = await this.repository.snapshot();
+    return { revision, instances: instances.map(toInstanceView), tombstones };
   }
 
   highestRevision(): Promise<number> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
+import { DeregisterCommandDto, FieldError, parseWith, RegistrySnapshot, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
 import { childTraceparent, decodeJsonObject, encodeJson, MAX_COMMAND_BYTES, MessageRejected, Msg, NatsClient, Subscription } from '@switchboard/messaging';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { SUBJECTS } from '../registry-api.tokens';
@@ -11,7 +11,7 @@ const CHUNK_BYTES = 512 * 1024;
 
 /**
  * registry-api's request/reply commands, shared by its replicas through a queue group:
- * - `registry.cmd.snapshot`: every instance plus the highest revision, in chunks (list-then-watch consumers);
+ * - `registry.cmd.snapshot`: every instance and tombstone plus the highest revision, in chunks (list-then-watch consumers);
  * - `registry.cmd.revision`: the highest revision (their drift check);
  * - `registry.cmd.reportHealth`: the prober's verdict, applied as a status change (registry-api stays
  *   the only writer; the statusChanged event follows);
@@ -61,27 +61,34 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
 
   /**
    * The snapshot can outgrow one NATS message (1 MiB by default, ~1,000 instances): it goes out as
-   * chunks of whole instances under CHUNK_BYTES each, then an empty sentinel. Every chunk carries the
-   * snapshot's revision; all are read in one transaction.
+   * chunks of whole instances and tombstones under CHUNK_BYTES each, then an empty sentinel. Every
+   * chunk carries the snapshot's revision; all are read in one transaction.
    */
   private answerInChunks(subject: string): void {
     this.listen(subject, async (msg) => {
       decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
-      const { revision, instances } = await this.queries.snapshot();
-      const chunks: { revision: number; instances: unknown[] }[] = [];
-      let current: unknown[] = [];
+      const { revision, instances, tombstones = [] } = await this.queries.snapshot();
+      const chunks: RegistrySnapshot[] = [];
+      let current: RegistrySnapshot = { revision, instances: [], tombstones: [] };
       let bytes = 0;
-      for (const instance of instances) {
-        const size = Buffer.byteLength(JSON.stringify(instance));
-        if (current.length && bytes + size > CHUNK_BYTES) {
-          chunks.push({ revision, instances: current });
-          current = [];
+      const room = (size: number) => {
+        if (bytes && bytes + size > CHUNK_BYTES) {
+          chunks.push(current);
+          current = { revision, instances: [], tombstones: [] };
           bytes = 0;
         }
-        current.push(instance);
         bytes += size;
+      };
+      for (const instance of instances) {
+        room(Buffer.byteLength(JSON.stringify(instance)));
+        current.instances.push(instance);
       }
-      chunks.push({ revision, instances: current });
+      for (const tombstone of tombstones) {
+        // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
+        room(tombstone[0].length + 24);
+        current.tombstones?.push(tombstone);
+      }
+      chunks.push(current);
       NatsClient.respondInChunks(msg, chunks);
     });
   }

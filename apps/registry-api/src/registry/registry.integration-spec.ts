@@ -1,5 +1,7 @@
 import { encodeJson } from '@switchboard/messaging';
 import { waitFor } from '@switchboard/testing';
+import { DataSource } from 'typeorm';
+import { TombstonePrunerService } from '../writes/tombstone-pruner.service';
 import { ADMIN_TOKEN, adminHeaders, BASE, registration, RunningRegistryApi, startRegistryApi, writeHeaders } from '../testing/registry-api-harness.util';
 
 describe('registry-api REST (real PostgreSQL and NATS)', () => {
@@ -279,6 +281,27 @@ describe('registry-api REST (real PostgreSQL and NATS)', () => {
       const snapshot = await api.http('GET', `${BASE}/snapshot`, undefined, adminHeaders);
       expect(snapshot.body.revision).toBe(res.body.revision);
       expect(snapshot.body.instances.find((i: { serviceId: string }) => i.serviceId === 'gone-1')).toBeUndefined();
+      // Its tombstone, so a late, older event of gone-1 cannot bring it back into a consumer's table.
+      expect(snapshot.body.tombstones).toContainEqual(['gone-1', res.body.revision]);
+    });
+
+    it('forgets tombstones older than twice the stream retention, except the newest, which keeps the highest revision', async () => {
+      for (const id of ['old-1', 'old-2', 'recent-1']) await register({ serviceName: 'old', serviceId: id });
+      const revisions: number[] = [];
+      for (const id of ['old-1', 'old-2']) revisions.push((await api.http('DELETE', `${BASE}/services/${id}`, undefined, writeHeaders)).body.revision);
+      const dataSource = api.app.get(DataSource);
+      // Deleted 15 days ago (the default retention is 2 × 168 h = 14 days); recent-1 now, after them.
+      await dataSource.query(`UPDATE service_tombstones SET deleted_at = now() - interval '15 days' WHERE service_id = ANY($1)`, [['old-1', 'old-2']]);
+      const newest = (await api.http('DELETE', `${BASE}/services/recent-1`, undefined, writeHeaders)).body.revision;
+      const highest = (await api.nats.request<{ revision: number }>(api.subjects.revisionCommand, {})).revision;
+
+      expect(await api.app.get(TombstonePrunerService).prune()).toBe(2);
+      const tombstones = (await api.http('GET', `${BASE}/snapshot`, undefined, adminHeaders)).body.tombstones as [string, number][];
+      expect(tombstones.map(([id]) => id)).not.toEqual(expect.arrayContaining(['old-1']));
+      expect(tombstones.map(([id]) => id)).not.toEqual(expect.arrayContaining(['old-2']));
+      expect(tombstones).toContainEqual(['recent-1', newest]);
+      expect(revisions.every((r) => r < newest)).toBe(true);
+      expect((await api.nats.request<{ revision: number }>(api.subjects.revisionCommand, {})).revision).toBe(highest);
     });
 
     it('answers the same snapshot over REST and over NATS registry.cmd.snapshot, and its revision on registry.cmd.revision', async () => {

@@ -22,6 +22,7 @@ import { InstanceRegistryService } from './instance-registry.service';
 import { RegistryController } from './registry.controller';
 import { RegistryExceptionFilter } from './registry.exception';
 import { RegistryCommandsHandler } from './registry-commands.handler';
+import { TombstonePrunerService } from '../writes/tombstone-pruner.service';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
@@ -40,6 +41,7 @@ import { RegistryCommandsHandler } from './registry-commands.handler';
     HeartbeatBatcherService,
     HeartbeatHandler,
     RegistryCommandsHandler,
+    TombstonePrunerService,
     RegistryMetricsService,
     ClockService,
     { provide: APP_GUARD, useClass: TokenGuard },

@@ -301,4 +301,10 @@ export interface RegistrySnapshot {
   /** Highest revision the snapshot includes, tombstones counted. */
   revision: number;
   instances: ServiceInstanceView[];
+  /**
+   * `[serviceId, revision]` of each deregistration the registry still remembers (its tombstones), so a
+   * consumer can tell a late, older event of a deleted instance from a new registration. Spread over
+   * the chunks; absent from answers of registries older than this field.
+   */
+  tombstones?: [string, number][];
 }

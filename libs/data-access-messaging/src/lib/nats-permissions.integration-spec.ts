@@ -14,6 +14,8 @@ import {
   Subscription,
 } from 'nats';
 import { SecuredNatsServer, waitFor } from '@switchboard/testing';
+import { NatsClient } from './nats.client';
+import { StreamFeed } from './stream-feed';
 
 /**
  * The shipped deploy/nats/nats-server.conf, run by a private nats-server with throwaway identities
@@ -147,6 +149,22 @@ describe('NATS identities and permissions of deploy/nats/nats-server.conf', () =
       }
       expect(chunks).toHaveLength(3);
       await expect(reader.nc.request('registry.cmd.revision', json({}), { timeout: 5000 })).resolves.toBeDefined();
+    }
+
+    // llm-router and health-prober: the watch, an ephemeral consumer of the stream (StreamFeed), from the event above.
+    for (const [role, name] of [['llm-router', 'llm-router'], ['health-prober', 'health-prober']] as const) {
+      const client = await NatsClient.connect({ servers: server.url, name, auth: { kind: 'nkeySeed', seed: SecuredNatsServer.seed(server.roleSeedFile(role)) } });
+      const received: number[] = [];
+      const feed = new StreamFeed({ nats: client, stream: 'REGISTRY', onMessage: (_msg, seq) => received.push(seq), onLost: () => undefined, inactiveThresholdMs: 500 });
+      try {
+        await feed.start(published.seq);
+        await waitFor(() => received.includes(published.seq), 5000, `${role} reading the stream`);
+        // Not the invalidator's durable consumer, though: a named create is refused.
+        await expect((await client.jsm()).consumers.add('REGISTRY', { durable_name: 'cache-invalidator', ack_policy: AckPolicy.Explicit })).rejects.toThrow(/permissions|timeout/i);
+      } finally {
+        feed.stop();
+        await client.close();
+      }
     }
 
     // health-prober: its commands and its membership heartbeat.
@@ -287,6 +305,7 @@ describe('NATS identities and permissions of deploy/nats/nats-server.conf', () =
     const info = await jsm.streams.info('REGISTRY');
     expect(info.state.messages).toBe(messages);
     expect(info.config.subjects).toEqual(['registry.events.>']);
-    expect(info.state.consumer_count).toBe(1); // its own, from the first test
+    // Its own, from the first test, once the router's and prober's ephemeral watches there have expired (a durable 'tap' would stay).
+    await waitFor(async () => (await jsm.streams.info('REGISTRY')).state.consumer_count === 1, 10_000, 'only the durable consumer left');
   });
 });

@@ -335,8 +335,9 @@ export class NatsClient {
    * reconnect. Each refusal is counted under `subject` (the pattern, so the label stays bounded) and
    * logged at most once per {@link REJECTION_LOG_INTERVAL_MS} per pattern.
    */
-  subscribe(subject: string, handler: (msg: Msg) => unknown, options: { queue?: string; rejections?: RejectionCounter } = {}): Subscription {
-    const refuse = (error: unknown, msg: Msg) => this.refused(subject, msg.subject, error, options.rejections);
+  subscribe(subject: string, handler: (msg: Msg) => unknown, options: { queue?: string; rejections?: RejectionCounter; label?: string } = {}): Subscription {
+    // `label` stands for a subject that changes (an inbox), so the metric's label stays bounded.
+    const refuse = (error: unknown, msg: Msg) => this.refused(options.label ?? subject, msg.subject, error, options.rejections);
     return this.connection.subscribe(subject, {
       queue: options.queue,
       callback: (error, msg) => {

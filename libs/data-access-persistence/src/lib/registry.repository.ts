@@ -217,12 +217,28 @@ export class RegistryRepository {
     return this.dataSource.transaction((manager) => work(new RegistryTransaction(manager)));
   }
 
-  /** Every instance plus the highest revision, read from one consistent view. */
-  snapshot(): Promise<{ revision: number; instances: ServiceInstanceEntity[] }> {
+  /** Every instance and tombstone plus the highest revision, read from one consistent view. */
+  snapshot(): Promise<{ revision: number; instances: ServiceInstanceEntity[]; tombstones: [string, number][] }> {
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
       const instances = await manager.find(ServiceInstanceEntity, { order: { serviceId: 'ASC' } });
-      return { revision: await highestRevision(manager), instances };
+      const rows: { id: string; revision: string }[] = await manager.query('SELECT service_id AS id, revision::text AS revision FROM service_tombstones');
+      return { revision: await highestRevision(manager), instances, tombstones: rows.map((r) => [r.id, Number(r.revision)] as [string, number]) };
     });
+  }
+
+  /**
+   * Forgets deregistrations older than `olderThanMs`, except the newest (the highest revision stays
+   * explainable). A consumer learns tombstones from snapshots, so they must outlive any event that
+   * can still arrive late (the event stream's retention bounds that).
+   */
+  async pruneTombstones(olderThanMs: number): Promise<number> {
+    const [, count] = await this.dataSource.query(
+      `DELETE FROM service_tombstones
+        WHERE deleted_at < now() - make_interval(secs => $1::float8 / 1000)
+          AND revision < (SELECT max(revision) FROM service_tombstones)`,
+      [olderThanMs],
+    );
+    return Number(count ?? 0);
   }
 
   /**

@@ -14,7 +14,7 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
   /** The stand-in registry's connection (and the publisher of events); each table gets its own, as the router has. */
   let nats: NatsClient;
   let subjects: SubjectSpace;
-  let registry: { revision: number; instances: ServiceInstanceView[] };
+  let registry: RegistrySnapshot;
   let snapshotDelayMs = 0;
   let duringSnapshot: (() => void) | undefined;
   const tables: { table: RoutingTable; connection: NatsClient }[] = [];
@@ -61,9 +61,16 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     env = await createTestEnvironment('routingtable');
     subjects = new SubjectSpace(env.subjectPrefix);
     nats = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec' });
+    // registry-api creates it at start; events published on the subjects (ours too) land in it.
+    await nats.ensureStream(streamSpec(subjects));
     nats.subscribe(subjects.snapshotCommand, (msg) => {
-      const answer: RegistrySnapshot = { revision: registry.revision, instances: registry.instances };
-      duringSnapshot?.();
+      const answer: RegistrySnapshot = { ...registry };
+      try {
+        duringSnapshot?.();
+      } catch (error) {
+        NatsClient.respondInChunks(msg, [{ error: { message: (error as Error).message } }]);
+        return;
+      }
       // Two chunks and the sentinel, as registry-api answers.
       const half = Math.ceil(answer.instances.length / 2);
       setTimeout(
@@ -196,6 +203,87 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     });
   });
 
+  describe('nothing missed (the REGISTRY stream as the watch)', () => {
+    it('gets an event the network lost, followed by a later one, without waiting for a drift check', async () => {
+      registry = { revision: 1, instances: [instance('m1', 1)] };
+      const connection = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-lossy' });
+      let dropped = 0;
+      const table = new RoutingTable({
+        nats: connection,
+        subjects,
+        driftCheckIntervalMs: 0,
+        feedHeartbeatMs: 200,
+        // The first event on the wire never arrives.
+        eventTransport: (msg, deliver) => (msg.data.length && dropped++ === 0 ? undefined : deliver(msg)),
+      });
+      tables.push({ table, connection });
+      await table.start();
+      publish('statusChanged', instance('m1', 2, { status: 'unhealthy' }));
+      publish('registered', instance('m2', 3));
+      await waitFor(() => table.get('m1')?.status === 'unhealthy' && table.get('m2'), 10_000, 'both events, the lost one included');
+      expect(dropped).toBeGreaterThan(1);
+      expect(table.stats.resyncs).toBe(1);
+      expect(table.feedRestarts).toBeGreaterThan(1);
+    });
+
+    it("keeps a late, older event of an instance the snapshot shows deleted out, and applies a re-registration committed just after it", async () => {
+      registry = { revision: 5, instances: [instance('x', 5), instance('y', 4)] };
+      const table = await startTable();
+      // Meanwhile x was deregistered (8) and re-registered (10, still in flight when the snapshot was read,
+      // which shows 11 from another writer); 'gone' was deleted at 9.
+      registry = { revision: 11, instances: [instance('y', 11)], tombstones: [['x', 8], ['gone', 9]] } as typeof registry;
+      await table.resync();
+      expect(table.get('x')).toBeUndefined();
+      publish('registered', instance('gone', 7, { internalUrl: 'http://ghost:1' })); // late, from before its deletion
+      publish('registered', instance('x', 10, { internalUrl: 'http://x-again:8000' }));
+      await waitFor(() => table.get('x'), 5000, 'the re-registration');
+      expect(table.get('x')).toMatchObject({ internalUrl: 'http://x-again:8000', revision: 10 });
+      // Published before the re-registration on the same connection: already seen.
+      expect(table.get('gone')).toBeUndefined();
+      expect(table.stats.eventsIgnored).toBe(1);
+    });
+
+    it('retries a snapshot that fails instead of abandoning it, and keeps applying events meanwhile', async () => {
+      registry = { revision: 1, instances: [instance('r1', 1)] };
+      const table = await startTable();
+      // The registry cannot answer until the table has applied an event published meanwhile.
+      duringSnapshot = () => {
+        if (!table.get('r3')) throw new Error('PostgreSQL is down');
+      };
+      registry = { revision: 4, instances: [instance('r1', 1), instance('r2', 3), instance('r3', 4)] };
+      const resynced = table.resync();
+      await waitFor(() => table.stats.resyncFailures > 0, 5000, 'a failed snapshot');
+      publish('registered', instance('r3', 4));
+      await resynced;
+      expect(table.stats.resyncFailures).toBeGreaterThan(0);
+      expect(table.get('r2')).toMatchObject({ revision: 3 });
+      expect(table.get('r3')).toMatchObject({ revision: 4 });
+    });
+
+    it('takes a fresh snapshot when the stream no longer holds what it has not read (stream recreated)', async () => {
+      const own = new SubjectSpace(`${env.subjectPrefix}lost`);
+      await nats.ensureStream(streamSpec(own));
+      const responder = nats.subscribe(own.snapshotCommand, (msg) => NatsClient.respondInChunks(msg, [{ revision: registry.revision, instances: registry.instances }]));
+      try {
+        registry = { revision: 1, instances: [instance('s1', 1)] };
+        const connection = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-lost' });
+        const table = new RoutingTable({ nats: connection, subjects: own, driftCheckIntervalMs: 0, feedHeartbeatMs: 200 });
+        tables.push({ table, connection });
+        await table.start();
+        nats.publish(own.registryEvent('registered', 'production', 'vllm'), buildRegistryEvent('registered', 's2', { revision: 2, instance: instance('s2', 2) } as never, new Date()));
+        await waitFor(() => table.get('s2'), 5000, 'the first event');
+        // An operator deletes and recreates the stream: its sequence starts again below the table's position.
+        await (await nats.jsm()).streams.delete(own.registryStream);
+        await nats.ensureStream(streamSpec(own));
+        registry = { revision: 3, instances: [instance('s1', 3, { status: 'offline' }), instance('s2', 2)] };
+        await waitFor(() => table.get('s1')?.status === 'offline', 10_000, 'a fresh snapshot');
+        expect(table.stats.resyncs).toBe(2);
+      } finally {
+        responder.unsubscribe();
+      }
+    });
+  });
+
   it('waits for the registry when it starts first, then loads the snapshot', async () => {
     const late = new SubjectSpace(`${env.subjectPrefix}late`);
     // The registry comes up only once the table has asked, found nobody answering, and said so.
@@ -204,8 +292,10 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     const table = newTable(late, await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-late' }), 0, undefined, logger);
     let loaded = false;
     const started = table.start().then(() => (loaded = true));
-    await waitFor(() => warnings.some((w) => w.includes('registry snapshot not available yet')), 5000, 'the table to find no registry');
+    await waitFor(() => warnings.some((w) => w.includes('registry snapshot not available')), 5000, 'the table to find no registry');
     expect(loaded).toBe(false);
+    // As registry-api starts: its stream, then its answers.
+    await nats.ensureStream(streamSpec(late));
     const responder = nats.subscribe(late.snapshotCommand, (msg) => NatsClient.respondInChunks(msg, [{ revision: 7, instances: [instance('late-1', 7)] }]));
     await started;
     expect(table.get('late-1')).toMatchObject({ revision: 7 });
@@ -221,3 +311,7 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     expect(table.get('e')?.load).toEqual({ inflight: 7, averageLatency: 120 });
   });
 });
+
+function streamSpec(subjects: SubjectSpace) {
+  return { name: subjects.registryStream, subjects: [subjects.registryEventsAll], maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 };
+}

@@ -11,7 +11,7 @@ import {
   ServiceInstanceView,
   SubjectSpace,
 } from '@switchboard/contracts';
-import { decodeJsonObject, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, Subscription } from '@switchboard/messaging';
+import { decodeJsonObject, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from './revision-guard.util';
 
 /** What a router (or an SDK) needs of an instance to send it traffic. */
@@ -53,6 +53,12 @@ export interface RoutingTableOptions {
   onRejected?: (reason: RevisionRejectReason) => void;
   /** Messages refused on its subscriptions (`routing_table_messages_rejected_total`), by pattern and reason. */
   messagesRejected?: RejectionCounter;
+  /** The event stream's idle heartbeat: three of silence recreate its consumer. Default 1000 ms. */
+  feedHeartbeatMs?: number;
+  /** How long a deregistration learned from an event is remembered (snapshots bring the registry's own). Default 14 days. */
+  tombstoneRetentionMs?: number;
+  /** Tests only: what the network does to event messages before the table sees them (drop, duplicate, reorder). */
+  eventTransport?: (msg: Msg, deliver: (msg: Msg) => void) => void;
 }
 
 export interface RoutingTableStats {
@@ -62,6 +68,8 @@ export interface RoutingTableStats {
   /** Events not confirmed by the registry (forged?), and tables found ahead of the registry. */
   eventsRejected: number;
   resyncs: number;
+  /** Snapshots that failed (each retried with backoff). */
+  resyncFailures: number;
   heartbeats: number;
 }
 
@@ -69,26 +77,34 @@ const silent: RoutingTableLogger = { log: () => undefined, warn: () => undefined
 const key = (environment: string, model: string) => `${environment}\u0000${model}`;
 
 /**
- * The registry, in memory, kept fresh by events: list, then watch (the Kubernetes informer pattern).
- * It subscribes to `registry.events.>` first, then asks `registry.cmd.snapshot`, applies it, then
- * the events that arrived meanwhile; from then on each event applies only if its revision is newer
- * than what the table holds for that instance (or its tombstone), so duplicates and reordering are
- * harmless. A periodic `registry.cmd.revision` check, and every NATS reconnect, trigger a fresh
- * snapshot if anything was missed. Reads never leave the process.
+ * The registry, in memory, kept fresh by events: list, then watch (the Kubernetes informer pattern),
+ * with the REGISTRY stream as the watch, so nothing is missed:
+ * 1. note the stream's last sequence S, 2. take `registry.cmd.snapshot` (instances and tombstones),
+ * 3. read the stream from S+1 on ({@link StreamFeed}). Every change not in the snapshot committed
+ * after it was read, so was published after S. From then on each event applies only if its revision
+ * is newer than what the table holds for that instance (or its tombstone), so duplicates, the
+ * overlap with the snapshot and reordering between publishers are harmless. A NATS outage or restart
+ * only pauses the feed: it resumes at its own position, without a snapshot. A fresh snapshot is taken
+ * only when the stream no longer holds what the feed needs, or when the periodic `registry.cmd.revision`
+ * check disagrees; a snapshot that fails is retried with backoff, never abandoned. Reads never leave
+ * the process.
  */
 export class RoutingTable {
   private readonly instances = new Map<string, RoutedInstance>();
-  private readonly tombstones = new Map<string, number>();
+  /** Deregistered ids, with when we learned it (pruned after tombstoneRetentionMs). */
+  private tombstones = new Map<string, { revision: number; at: number }>();
   private byModel = new Map<string, readonly RoutedInstance[]>();
   private highest = 0;
-  private buffer: ParsedRegistryEvent[] | null = null;
   private subscriptions: Subscription[] = [];
   private driftTimer?: NodeJS.Timeout;
   private resyncing?: Promise<void>;
+  private stopped = false;
+  private lastPrune = Date.now();
+  private readonly feed: StreamFeed;
   private readonly listeners = new Set<() => void>();
   private readonly logger: RoutingTableLogger;
   private readonly guard: RevisionGuard;
-  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, eventsRejected: 0, resyncs: 0, heartbeats: 0 };
+  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, eventsRejected: 0, resyncs: 0, resyncFailures: 0, heartbeats: 0 };
 
   constructor(private readonly options: RoutingTableOptions) {
     this.logger = options.logger ?? silent;
@@ -101,41 +117,51 @@ export class RoutingTable {
         options.onRejected?.(reason);
       },
     });
+    this.feed = new StreamFeed({
+      nats: options.nats,
+      stream: options.subjects.registryStream,
+      onMessage: (msg) => this.onEvent(msg),
+      onLost: (expected, found) => {
+        this.logger.warn(`the event stream no longer holds sequence ${expected} (next it has: ${found}); taking a fresh snapshot`);
+        void this.resync();
+      },
+      heartbeatMs: options.feedHeartbeatMs,
+      logger: this.logger,
+      rejections: options.messagesRejected,
+      // The subjects it carries, as the core subscription was counted before.
+      label: options.subjects.registryEventsAll,
+      transport: options.eventTransport,
+    });
   }
 
-  /** Subscribes, loads the snapshot, and starts the drift check. Resolves when the table is usable. */
+  /** Loads the snapshot and starts the feed and the drift check. Resolves when the table is usable. */
   async start(): Promise<void> {
     const { nats, subjects } = this.options;
-    this.subscriptions = [
-      nats.subscribe(subjects.registryEventsAll, (msg) => this.onEvent(msg), { rejections: this.options.messagesRejected }),
-      nats.subscribe(subjects.heartbeatAll, (msg) => this.onHeartbeat(msg), { rejections: this.options.messagesRejected }),
-    ];
-    // The server must know the subscriptions before the snapshot is taken, or an event could fall between.
-    await nats.connection.flush();
-    // registry-api may start after us (or be restarting): wait for its snapshot, retrying.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.resync();
-        break;
-      } catch (error) {
-        if (attempt === 1 || attempt % 20 === 0) {
-          this.logger.warn(`registry snapshot not available yet (attempt ${attempt}): ${describeError(error)}; retrying`);
-        }
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
-      }
-    }
-    nats.onReconnect(() => void this.resync().catch((error: Error) => this.logger.warn(`resync after reconnect failed: ${error.message}`)));
+    this.stopped = false;
+    this.subscriptions = [nats.subscribe(subjects.heartbeatAll, (msg) => this.onHeartbeat(msg), { rejections: this.options.messagesRejected })];
+    // registry-api may start after us (or be restarting): resync() waits for its stream and snapshot, retrying.
+    await this.resync();
     const interval = this.options.driftCheckIntervalMs ?? 5000;
     if (interval > 0) {
-      this.driftTimer = setInterval(() => void this.checkDrift().catch(() => undefined), interval);
+      this.driftTimer = setInterval(() => {
+        this.pruneTombstones();
+        void this.checkDrift().catch(() => undefined);
+      }, interval);
       this.driftTimer.unref();
     }
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.driftTimer);
+    this.feed.stop();
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.subscriptions = [];
+  }
+
+  /** Consumers the event feed created; more than one means it recovered from an outage or a gap. */
+  get feedRestarts(): number {
+    return this.feed.restarts;
   }
 
   /** Highest revision applied (events or snapshot). */
@@ -181,40 +207,62 @@ export class RoutingTable {
     return () => this.listeners.delete(listener);
   }
 
-  /** Replaces the table with a fresh snapshot, then applies the events that arrived meanwhile. */
+  /**
+   * Replaces the table with a fresh snapshot and restarts the feed just after it; until that
+   * succeeds it retries with backoff (the current table stays in use meanwhile). Coalesced.
+   */
   resync(): Promise<void> {
-    this.resyncing ??= this.doResync().finally(() => (this.resyncing = undefined));
+    this.resyncing ??= this.resyncUntilDone().finally(() => (this.resyncing = undefined));
     return this.resyncing;
   }
 
-  private async doResync(): Promise<void> {
-    const { nats, subjects } = this.options;
-    this.buffer = [];
-    try {
-      // Chunk by chunk into compact entries: a 10,000-instance snapshot is ~9 MiB of JSON, never held whole.
-      const fresh = new Map<string, RoutedInstance>();
-      let revision = 0;
-      await nats.forEachChunk<RegistrySnapshot | { error: { message: string } }>(
-        subjects.snapshotCommand,
-        {},
-        (chunk) => {
-          if ('error' in chunk) throw new Error(`snapshot refused: ${chunk.error.message}`);
-          revision = Math.max(revision, chunk.revision);
-          for (const view of chunk.instances) {
-            const kept = this.instances.get(view.serviceId);
-            fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
-          }
-        },
-        this.options.snapshotTimeoutMs ?? 10_000,
-      );
-      this.replace(fresh, revision);
-      this.guard.observe(revision);
-      for (const event of this.buffer) this.admit(event);
-      this.stats.resyncs++;
-      this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}`);
-    } finally {
-      this.buffer = null;
+  private async resyncUntilDone(): Promise<void> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        await this.resyncOnce();
+        return;
+      } catch (error) {
+        this.stats.resyncFailures++;
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.logger.warn(`registry snapshot not available (attempt ${attempt}): ${describeError(error)}; retrying`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+      }
     }
+  }
+
+  private async resyncOnce(): Promise<void> {
+    const { nats, subjects } = this.options;
+    // Before the snapshot: every change it does not show is published after this sequence.
+    const last = await this.feed.lastSequence();
+    // Chunk by chunk into compact entries: a 10,000-instance snapshot is ~9 MiB of JSON, never held whole.
+    const fresh = new Map<string, RoutedInstance>();
+    const tombstones = new Map<string, number>();
+    let revision = 0;
+    await nats.forEachChunk<RegistrySnapshot | { error: { message: string } }>(
+      subjects.snapshotCommand,
+      {},
+      (chunk) => {
+        if ('error' in chunk) throw new Error(`snapshot refused: ${chunk.error.message}`);
+        revision = Math.max(revision, chunk.revision);
+        for (const view of chunk.instances) {
+          const kept = this.instances.get(view.serviceId);
+          fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
+        }
+        for (const [id, deletedAt] of chunk.tombstones ?? []) tombstones.set(id, deletedAt);
+      },
+      this.options.snapshotTimeoutMs ?? 10_000,
+    );
+    // What was published while the snapshot was read: the table is usable once it holds that too.
+    const since = await this.feed.lastSequence();
+    if (this.stopped) return;
+    this.replace(fresh, tombstones, revision);
+    this.guard.observe(revision);
+    this.stats.resyncs++;
+    // If NATS is down now, the feed keeps retrying from there by itself.
+    await this.feed.start(last + 1).catch((error: Error) => this.logger.warn(`event feed not started yet: ${error.message}; retrying`));
+    await this.feed.caughtUp(since, this.options.snapshotTimeoutMs ?? 10_000);
+    this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}, events from stream sequence ${last + 1}`);
   }
 
   /**
@@ -249,8 +297,7 @@ export class RoutingTable {
       // NatsClient counts it and logs at most once per interval: a flood is not a flood of log lines.
       throw error instanceof MessageRejected ? error : new MessageRejected('invalid', (error as Error).message);
     }
-    if (this.buffer) this.buffer.push(parsed);
-    else this.admit(parsed);
+    this.admit(parsed);
   }
 
   /** Applies a plausible event at once; one implausibly far ahead only once the registry confirms it. */
@@ -261,10 +308,7 @@ export class RoutingTable {
       return;
     }
     void this.guard.verify(revision).then((verdict) => {
-      if (!verdict.ok) return;
-      // A resync started meanwhile: its buffer keeps the order with the snapshot.
-      if (this.buffer) this.buffer.push(parsed);
-      else this.apply(parsed);
+      if (verdict.ok) this.apply(parsed);
     });
   }
 
@@ -283,7 +327,7 @@ export class RoutingTable {
     const data = parsed.event.data;
     const serviceId = parsed.kind === 'deregistered' ? parsed.event.data.serviceId : parsed.event.data.instance.serviceId;
     const current = this.instances.get(serviceId);
-    const tombstone = this.tombstones.get(serviceId);
+    const tombstone = this.tombstones.get(serviceId)?.revision;
     if ((current && current.revision >= data.revision) || (tombstone !== undefined && tombstone >= data.revision)) {
       this.stats.eventsIgnored++;
       return;
@@ -292,7 +336,7 @@ export class RoutingTable {
     if (current) this.unindex(current);
     if (parsed.kind === 'deregistered') {
       this.instances.delete(serviceId);
-      this.tombstones.set(serviceId, data.revision);
+      this.tombstones.set(serviceId, { revision: data.revision, at: Date.now() });
     } else {
       const next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt);
       this.instances.set(serviceId, next);
@@ -303,13 +347,14 @@ export class RoutingTable {
     this.notify();
   }
 
-  private replace(fresh: Map<string, RoutedInstance>, revision: number): void {
-    const previous = [...this.instances.keys()];
+  private replace(fresh: Map<string, RoutedInstance>, snapshotTombstones: Map<string, number>, revision: number): void {
+    const previous = new Map(this.instances);
+    const previousTombstones = this.tombstones;
+    const now = Date.now();
     this.instances.clear();
     const byModel = new Map<string, RoutedInstance[]>();
     for (const [id, instance] of fresh) {
       this.instances.set(id, instance);
-      this.tombstones.delete(id);
       for (const model of instance.models) {
         const k = key(instance.environment, model);
         const list = byModel.get(k);
@@ -318,13 +363,31 @@ export class RoutingTable {
       }
     }
     this.byModel = byModel;
-    // A tombstone newer than the snapshot was never issued by the registry (forged): it would hide a real re-registration.
-    for (const [id, tombstone] of this.tombstones) if (tombstone > revision) this.tombstones.delete(id);
-    // Gone while we were not looking: remember them as deleted at the snapshot's revision.
-    for (const id of previous) if (!this.instances.has(id)) this.tombstones.set(id, revision);
+    // The registry's tombstones, at their own revisions: a re-registration committed after the
+    // snapshot has a higher one and applies; a late, older event of a deleted instance does not.
+    const tombstones = new Map<string, { revision: number; at: number }>();
+    for (const [id, deletedAt] of snapshotTombstones) if (!fresh.has(id)) tombstones.set(id, { revision: deletedAt, at: now });
+    for (const [id, known] of previousTombstones) {
+      // A tombstone newer than the snapshot was never issued by the registry (forged): it would hide a real re-registration.
+      if (fresh.has(id) || known.revision > revision) continue;
+      if ((tombstones.get(id)?.revision ?? 0) < known.revision) tombstones.set(id, known);
+    }
+    // Gone while we were not looking, and the registry no longer remembers when: nothing at or below
+    // the revision we held can bring it back.
+    for (const [id, instance] of previous) if (!fresh.has(id) && !tombstones.has(id)) tombstones.set(id, { revision: Math.min(instance.revision, revision), at: now });
+    this.tombstones = tombstones;
     // The snapshot is the truth, also when the table held a higher (forged) revision.
     this.highest = revision;
     this.notify();
+  }
+
+  /** Deregistrations learned long ago are forgotten: no event that old can still arrive. */
+  private pruneTombstones(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    const cutoff = now - (this.options.tombstoneRetentionMs ?? 14 * 86_400_000);
+    for (const [id, tombstone] of this.tombstones) if (tombstone.at < cutoff) this.tombstones.delete(id);
   }
 
   private index(instance: RoutedInstance): void {
