@@ -11,10 +11,15 @@ ARG APP=registry-api
 RUN npx nx run ${APP}:build --outputStyle=static && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}
+# tini as PID 1: it forwards SIGTERM to node (which, as PID 1, would get no default signal handling)
+# and reaps zombies; the app then drains and exits 0 within SHUTDOWN_GRACE_MS.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 ARG APP=registry-api
 ENV NODE_ENV=production APP=${APP}
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/apps/${APP} ./dist
 USER node
+ENTRYPOINT ["/usr/bin/tini", "--"]
+# exec: node replaces the shell, so the signal tini forwards reaches node itself.
 CMD ["sh", "-c", "exec node dist/apps/${APP}/src/main.js"]

@@ -8,7 +8,6 @@ import type { CacheInvalidatorConfig } from './config/cache-invalidator.config';
 export async function createCacheInvalidator(config: CacheInvalidatorConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter(), { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   await app.init();
   return app;
 }

@@ -10,6 +10,7 @@ import { HealthController } from './health/health.controller';
 import { LLM_ROUTER_CONFIG } from './llm-router.tokens';
 import { RouterMetricsService } from './observability/router-metrics.service';
 import { CompletionsController } from './proxy/completions.controller';
+import { DrainService } from './proxy/drain.service';
 import { OpenAiErrorFilter } from './proxy/openai-error.exception';
 import { ProxyService } from './proxy/proxy.service';
 
@@ -42,6 +43,7 @@ export class AppModule implements OnModuleInit {
         RoutingPolicyService,
         BalancerService,
         RouterMetricsService,
+        DrainService,
         ProxyService,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: OpenAiErrorFilter },

@@ -8,11 +8,12 @@ import type { LlmRouterConfig } from './config/llm-router.config';
 export async function createLlmRouter(config: LlmRouterConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
-    new FastifyAdapter({ bodyLimit: config.BODY_LIMIT_BYTES, keepAliveTimeout: 65_000 }),
+    // forceCloseConnections: by the time the server closes, DrainService has ended every proxy request,
+    // so what is left are idle keep-alive connections (65 s) that would hold the close open.
+    new FastifyAdapter({ bodyLimit: config.BODY_LIMIT_BYTES, keepAliveTimeout: 65_000, forceCloseConnections: true }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   await app.init();
   return app;
 }

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
+import { exitOnShutdownSignals, exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { createLlmRouter } from './bootstrap';
 import { LlmRouterConfig, productionRules } from './config/llm-router.config';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('llm-router', LlmRouterConfig, productionRules);
   const app = await createLlmRouter(config);
+  exitOnShutdownSignals(app, { app: 'llm-router', graceMs: config.shutdownGraceMs });
   await app.listen(config.PORT, config.HOST);
   new Logger('llm-router').log(`listening on http://${config.HOST}:${config.PORT} for ${config.ROUTER_ENVIRONMENT} with ${JSON.stringify(redactedConfig(config))}`);
 }

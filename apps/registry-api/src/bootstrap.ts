@@ -31,7 +31,6 @@ export async function createRegistryApi(config: RegistryApiConfig): Promise<Nest
   );
   app.useLogger(app.get(Logger));
   app.useGlobalPipes(new RegistryValidationPipe());
-  app.enableShutdownHooks();
   setupOpenApi(app);
   await app.init();
   return app;

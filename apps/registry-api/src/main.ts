@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { migrateWithLock, registryDataSourceOptions } from '@switchboard/persistence';
-import { exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
+import { exitOnShutdownSignals, exitOnStartFailure, loadConfigOrExit, redactedConfig } from '@switchboard/config';
 import { createRegistryApi } from './bootstrap';
 import { productionRules, RegistryApiConfig } from './config/registry-api.config';
 
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     return;
   }
   const app = await createRegistryApi(config);
+  exitOnShutdownSignals(app, { app: 'registry-api', graceMs: config.shutdownGraceMs });
   await app.listen(config.PORT, config.HOST);
   logger.log(`listening on http://${config.HOST}:${config.PORT} (OpenAPI at /api/docs) with ${JSON.stringify(redactedConfig(config))}`);
 }

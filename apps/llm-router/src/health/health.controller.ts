@@ -4,23 +4,29 @@ import { NatsClient } from '@switchboard/messaging';
 import { Public } from '@switchboard/observability';
 import { RoutingTable } from '@switchboard/routing-table';
 import { RoutingPolicyService } from '../config/routing-policy.service';
+import { DrainService } from '../proxy/drain.service';
 
-/** Ready when NATS is connected (the table stays fresh); reports the table's size and revision. */
+/**
+ * Ready when NATS is connected (the table stays fresh) and the router is not shutting down (a load
+ * balancer stops sending while it drains); reports the table's size and revision.
+ */
 @Controller('health')
 export class HealthController {
   constructor(
     private readonly nats: NatsClient,
     private readonly table: RoutingTable,
     private readonly policies: RoutingPolicyService,
+    private readonly drain: DrainService,
   ) {}
 
   @Get()
   @Public()
   check(@Res({ passthrough: true }) reply: FastifyReply) {
     const natsUp = this.nats.isConnected;
-    void reply.status(natsUp ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    const draining = this.drain.draining;
+    void reply.status(natsUp && !draining ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
     return {
-      status: natsUp ? 'ok' : 'error',
+      status: draining ? 'draining' : natsUp ? 'ok' : 'error',
       nats: natsUp ? 'up' : 'down',
       table: { instances: this.table.size, revision: this.table.revision, ...this.table.stats },
       policy: { loads: this.policies.loads, sha256: this.policies.digest },

@@ -4,6 +4,8 @@ import { RoutingTable } from '@switchboard/routing-table';
 import type { LlmRouterConfig } from '../config/llm-router.config';
 import { RoutingPolicyService } from '../config/routing-policy.service';
 import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
+import { DrainService } from './drain.service';
+import { OpenAiError } from './openai-error.exception';
 import { ProxyService } from './proxy.service';
 
 /** The OpenAI-compatible surface. Handlers write the reply themselves (streamed through). */
@@ -13,6 +15,7 @@ export class CompletionsController {
     private readonly proxy: ProxyService,
     private readonly table: RoutingTable,
     private readonly policies: RoutingPolicyService,
+    private readonly drain: DrainService,
     @Inject(LLM_ROUTER_CONFIG) private readonly config: LlmRouterConfig,
   ) {}
 
@@ -37,6 +40,7 @@ export class CompletionsController {
   /** Routable models of this router's environment, and the aliases that lead to one. */
   @Get('models')
   models() {
+    if (this.drain.draining) throw OpenAiError.shuttingDown();
     const environment = this.config.ROUTER_ENVIRONMENT;
     const routable = this.table.routableModels(environment);
     const served = new Set(routable);

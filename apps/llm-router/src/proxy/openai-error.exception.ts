@@ -29,6 +29,11 @@ export class OpenAiError extends Error {
   static modelNotReady(model: string, status: string): OpenAiError {
     return new OpenAiError(503, `model not ready: ${model} (status: ${status})`, 'service_unavailable', 'model_not_ready', 'model');
   }
+
+  /** This replica is stopping: nothing was done, try again (another replica). `Connection: close` makes a pool drop this connection. */
+  static shuttingDown(): OpenAiError {
+    return new OpenAiError(503, 'router shutting down', 'service_unavailable', 'router_shutting_down', null, { connection: 'close', 'retry-after': '1' });
+  }
 }
 
 /** Every error the router answers, in OpenAI's shape, whatever threw it. */

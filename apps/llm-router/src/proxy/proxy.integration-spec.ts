@@ -16,6 +16,7 @@ import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
 import { RouterMetricsService } from '../observability/router-metrics.service';
 import { CompletionsController } from './completions.controller';
 import { OpenAiErrorFilter } from './openai-error.exception';
+import { DrainService } from './drain.service';
 import { ProxyService } from './proxy.service';
 import { closeAgents } from './upstream.util';
 
@@ -80,6 +81,7 @@ describe('ProxyService: what API clients are told when backends fail (in-process
         RoutingPolicyService,
         BalancerService,
         RouterMetricsService,
+        DrainService,
         ProxyService,
         { provide: APP_FILTER, useClass: OpenAiErrorFilter },
       ],

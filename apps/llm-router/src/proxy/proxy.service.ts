@@ -1,5 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { IncomingHttpHeaders } from 'node:http';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request } from 'undici';
@@ -12,8 +12,9 @@ import type { ResolvedPolicy } from '../config/routing-policy.config';
 import { RoutingPolicyService } from '../config/routing-policy.service';
 import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
 import { RouterMetricsService } from '../observability/router-metrics.service';
+import { DrainService } from './drain.service';
 import { OpenAiError } from './openai-error.exception';
-import { agentFor, AttemptFailure, classify, retryAfterMs, safeErrorCode } from './upstream.util';
+import { agentFor, AttemptFailure, classify, closeAgents, retryAfterMs, safeErrorCode } from './upstream.util';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings';
 
@@ -35,14 +36,18 @@ class TimeoutSignal extends Error {
   override name = 'TimeoutError';
 }
 
+/** Ends a stream the shutdown cut: an error event in OpenAI's shape (the `openai` client throws it as an APIError), no [DONE]. */
+const SHUTDOWN_SSE_EVENT = `data: ${JSON.stringify(OpenAiError.shuttingDown().body)}\n\n`;
+
 /**
  * Sends each request to an instance that serves its model, from the event-fed table only.
  * Retries on another instance after a connect error, a timeout, a 5xx or a 429, but only while
  * nothing has reached the client; then streams the answer through chunk by chunk, honouring
- * backpressure, and aborts the upstream request if the client goes away.
+ * backpressure, and aborts the upstream request if the client goes away. On shutdown the
+ * {@link DrainService} lets requests in flight finish, then cuts the rest through their signal.
  */
 @Injectable()
-export class ProxyService {
+export class ProxyService implements OnApplicationShutdown {
   private readonly logger = new Logger(ProxyService.name);
   private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
 
@@ -51,10 +56,25 @@ export class ProxyService {
     private readonly balancer: BalancerService,
     private readonly policies: RoutingPolicyService,
     private readonly metrics: RouterMetricsService,
+    private readonly drain: DrainService,
     @Inject(LLM_ROUTER_CONFIG) private readonly config: LlmRouterConfig,
   ) {}
 
+  /** After the drain and the HTTP server: the keep-alive pools to the backends. */
+  async onApplicationShutdown(): Promise<void> {
+    await closeAgents();
+  }
+
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const shutdown = this.drain.enter();
+    try {
+      await this.proxy(endpoint, req, reply, shutdown.signal);
+    } finally {
+      this.drain.leave(shutdown);
+    }
+  }
+
+  private async proxy(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply, shutdown: AbortSignal): Promise<void> {
     const body = validate(endpoint, req.body);
     const requested = body['model'] as string;
     const environment = this.config.ROUTER_ENVIRONMENT;
@@ -70,7 +90,7 @@ export class ProxyService {
         continue;
       }
       const payload = JSON.stringify(model === requested ? body : { ...body, model });
-      const result = await this.route(endpoint, model, routable, payload, body, req, reply);
+      const result = await this.route(endpoint, model, routable, payload, body, req, reply, shutdown);
       if (result.done) {
         if (index > 0) this.metrics.fallbacks.inc({ model: requested, fallback: model });
         return;
@@ -89,6 +109,7 @@ export class ProxyService {
     body: Record<string, unknown>,
     req: FastifyRequest,
     reply: FastifyReply,
+    shutdown: AbortSignal,
   ): Promise<AttemptResult> {
     const policy = this.policies.policyFor(model);
     const affinityKey = headerValue(req.headers[policy.affinityHeader]) ?? (typeof body['user'] === 'string' ? body['user'] : undefined);
@@ -104,7 +125,7 @@ export class ProxyService {
         await sleep(Math.min(MAX_BACKOFF_MS, 10 * 2 ** attempt));
         if (reply.raw.destroyed) return { done: true };
       }
-      const result = await this.attempt(endpoint, model, instance, policy, payload, body['stream'] === true, req, reply);
+      const result = await this.attempt(endpoint, model, instance, policy, payload, body['stream'] === true, req, reply, shutdown);
       if (result.done) return result;
       failure = result.failure;
       this.balancer.failed(model, instance.serviceId, policy, failure.retryAfterMs);
@@ -131,12 +152,18 @@ export class ProxyService {
     stream: boolean,
     req: FastifyRequest,
     reply: FastifyReply,
+    shutdown: AbortSignal,
   ): Promise<AttemptResult> {
+    // Cut between two attempts: no new one starts.
+    if (shutdown.aborted) throw OpenAiError.shuttingDown();
     const res = reply.raw;
     const started = performance.now();
     const controller = new AbortController();
+    const onShutdown = () => controller.abort();
+    shutdown.addEventListener('abort', onShutdown);
     let clientGone = false;
     let committed = false;
+    let eventStream = false;
     const onClose = () => {
       if (!res.writableFinished) {
         clientGone = true;
@@ -183,13 +210,15 @@ export class ProxyService {
       this.balancer.succeeded(instance.serviceId, ttftMs);
       committed = true;
       reply.hijack();
-      res.writeHead(upstream.statusCode, responseHeaders(upstream.headers, instance.serviceId));
+      const headers = responseHeaders(upstream.headers, instance.serviceId);
+      eventStream = headers['content-type']?.startsWith('text/event-stream') === true;
+      res.writeHead(upstream.statusCode, headers);
       if (!first.done) res.write(first.value);
       this.metrics.ttft.observe(labels, ttftMs / 1000);
       for (;;) {
         const next = await chunks.next();
         if (next.done) break;
-        if (!res.write(next.value)) await drained(res);
+        if (!res.write(next.value)) await drained(res, shutdown);
         if (res.destroyed) break;
       }
       res.end();
@@ -199,6 +228,11 @@ export class ProxyService {
     } catch (error) {
       if (clientGone) {
         this.metrics.clientAborts.inc({ model });
+        return { done: true };
+      }
+      if (shutdown.aborted) {
+        if (!committed) throw OpenAiError.shuttingDown();
+        endCutByShutdown(res, eventStream);
         return { done: true };
       }
       if (committed) {
@@ -213,6 +247,7 @@ export class ProxyService {
       return { done: false, failure: { kind, instance: instance.serviceId, code: kind === 'timeout' ? 'timeout' : safeErrorCode(error), detail } };
     } finally {
       clearTimeout(total);
+      shutdown.removeEventListener('abort', onShutdown);
       res.off('close', onClose);
       this.balancer.finished(instance.serviceId);
     }
@@ -298,17 +333,29 @@ function toClientError(failure: AttemptFailure): OpenAiError {
   return new OpenAiError(502, `backend error ${failure.status} (${failure.instance})`, 'server_error', 'upstream_error', null, retry);
 }
 
-/** Backpressure: resolves when the client has taken what was written, or went away. */
-function drained(res: NodeJS.WritableStream): Promise<void> {
+/** Backpressure: resolves when the client has taken what was written, went away, or the shutdown cut the stream. */
+function drained(res: NodeJS.WritableStream, shutdown: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
+      shutdown.removeEventListener('abort', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    shutdown.addEventListener('abort', done);
   });
+}
+
+/** A started event stream gets the error event, then its end; any other answer can only be cut off. */
+function endCutByShutdown(res: ServerResponse, eventStream: boolean): void {
+  if (res.destroyed) return;
+  if (eventStream) {
+    res.end(SHUTDOWN_SSE_EVENT);
+  } else {
+    res.destroy();
+  }
 }
 
 function sleep(ms: number): Promise<void> {

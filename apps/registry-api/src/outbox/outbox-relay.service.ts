@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { trackShutdownWork } from '@switchboard/config';
 import { NatsClient } from '@switchboard/messaging';
 import { ClaimedOutboxRow, RegistryRepository } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
@@ -42,9 +43,15 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     this.wake();
   }
 
+  /**
+   * Runs after the HTTP server has stopped taking writes and before NATS closes (MessagingModule is
+   * global, so its hook comes after this module's): a final sweep of every committed row, whatever
+   * its age, so a row whose publish failed leaves with this replica instead of waiting for another
+   * one or the next start. SHUTDOWN_GRACE_MS bounds it (the process exits 1 if NATS cannot take it).
+   */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
-    await this.deleting;
+    clearInterval(this.sweep);
+    await trackShutdownWork('final outbox sweep', this.flush());
     this.stopped = true;
     clearInterval(this.sweep);
     clearTimeout(this.retry);

@@ -70,7 +70,7 @@ export class System {
     this.policyFile = policyFile;
   }
 
-  static async start(label: string, policy: object = {}): Promise<System> {
+  static async start(label: string, policy: object = {}, routerEnv: Record<string, string> = {}): Promise<System> {
     const env = await createTestEnvironment(label);
     const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-policy-'));
     const policyFile = join(dir, 'routing-policy.json');
@@ -88,6 +88,7 @@ export class System {
       ROUTER_API_KEYS: API_KEY,
       ROUTER_POLICY_FILE: policyFile,
       DRIFT_CHECK_INTERVAL_MS: '1000',
+      ...routerEnv,
     });
     return new System(env, registry, router, policyFile, dir);
   }

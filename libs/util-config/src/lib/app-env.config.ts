@@ -7,6 +7,9 @@ export type NodeEnv = (typeof NODE_ENVS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+export const PRODUCTION_SHUTDOWN_GRACE_MS = 25_000;
+
 /**
  * What every app reads. An app's env class extends {@link NatsEnv} or {@link RedisEnv} (which
  * include this) and overrides the defaults that differ, e.g. `override PORT: number = 3013;` —
@@ -26,8 +29,19 @@ export class BaseAppEnv {
   @IsOneOf(LOG_LEVELS)
   LOG_LEVEL: string = 'info';
 
+  /**
+   * How long a SIGTERM/SIGINT shutdown may take before the app exits 1 anyway. Unset: 10 s, and 25 s in
+   * production (under Kubernetes' default 30 s terminationGracePeriodSeconds, so the app, not SIGKILL, ends it).
+   */
+  @IsOptional() @IsInt() @Min(100) @Max(600_000)
+  SHUTDOWN_GRACE_MS?: number = undefined;
+
   get isProduction(): boolean {
     return this.NODE_ENV === 'production';
+  }
+
+  get shutdownGraceMs(): number {
+    return this.SHUTDOWN_GRACE_MS ?? (this.isProduction ? PRODUCTION_SHUTDOWN_GRACE_MS : DEFAULT_SHUTDOWN_GRACE_MS);
   }
 
   /**
