@@ -13,8 +13,9 @@ const APPS = [
   { name: 'health-prober', main: 'dist/apps/health-prober/apps/health-prober/src/main.js', port: 3014, stage: 1 },
   { name: 'cache-invalidator', main: 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js', port: 3015, stage: 1 },
 ];
-// How long one stage may take to stop before it is killed.
-const STOP_GRACE_MS = 10_000;
+// How long one stage may take to stop before it is killed: above the apps' SHUTDOWN_GRACE_MS (10 s in
+// development), so an app that cannot finish ends itself (exit 1, naming what was pending) first.
+const STOP_GRACE_MS = 15_000;
 // optional: the apps start without it (registry-api answers discovery from PostgreSQL meanwhile).
 const SERVICES = [
   { name: 'PostgreSQL', port: 5432 },
