@@ -5,6 +5,17 @@ import { createTestEnvironment, PrivateNatsServer, TestEnvironment, waitFor } fr
 import { register, registryStream, ROUTER_MAIN, startRegistry, waitForRouterRevision } from './support/registry-stream.util';
 import { API_KEY, RunningApp, startApp, stopApp } from './support/system.util';
 
+const INVALIDATOR_MAIN = 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js';
+
+/** Registry events cache-invalidator has applied (its durable JetStream consumer), all kinds together. */
+async function invalidations(invalidator: RunningApp): Promise<number> {
+  const text = await (await fetch(`${invalidator.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('cache_invalidations_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
 async function outboxRevisions(databaseUrl: string): Promise<number[]> {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
@@ -27,6 +38,7 @@ describe('registry-api SIGKILLed between commit and publish (built processes, pr
   let nats: PrivateNatsServer;
   let registry: RunningApp | undefined;
   let router: RunningApp;
+  let invalidator: RunningApp;
   let client: NatsClient;
   let subjects: SubjectSpace;
 
@@ -42,20 +54,23 @@ describe('registry-api SIGKILLed between commit and publish (built processes, pr
       ROUTER_API_KEYS: API_KEY,
       DRIFT_CHECK_INTERVAL_MS: '1000',
     });
+    invalidator = await startApp(INVALIDATOR_MAIN, { NATS_URL: nats.url, SUBJECT_PREFIX: env.subjectPrefix, REDIS_URL: env.redisUrl, REDIS_KEY_PREFIX: env.redisKeyPrefix });
     client = await NatsClient.connect({ servers: nats.url, name: 'e2e-crash-relay', reconnectTimeWaitMs: 100 });
   }, 90_000);
 
   afterAll(async () => {
     await client?.close();
     await stopApp(router);
+    await stopApp(invalidator);
     await stopApp(registry);
     await nats?.dispose();
     await env?.dispose();
   });
 
-  it('publishes the committed event after a restart, once on the stream, and the router applies it', async () => {
+  it('publishes the committed event after a restart, once on the stream, and the router and cache-invalidator apply it', async () => {
     const first = await register(registry as RunningApp, 'crash-a');
     await waitForRouterRevision(router, first);
+    await waitFor(async () => (await invalidations(invalidator)) === 1, 30_000, 'cache-invalidator to apply the first event');
     await waitFor(async () => (await outboxRevisions(env.databaseUrl)).length === 0, 30_000, 'the first event to leave the outbox');
 
     await nats.stop();
@@ -84,5 +99,8 @@ describe('registry-api SIGKILLed between commit and publish (built processes, pr
     // The router applies it: its table reaches the revision and holds both instances.
     const table = await waitForRouterRevision(router, orphan);
     expect(table).toMatchObject({ revision: orphan, instances: 2 });
+    // cache-invalidator's durable consumer, through the outage: one application per stream message.
+    await waitFor(async () => (await invalidations(invalidator)) >= 2, 30_000, 'cache-invalidator to apply the relayed event');
+    expect(await invalidations(invalidator)).toBe(events.length);
   });
 });
