@@ -42,6 +42,10 @@ export interface RoutingTableOptions {
   subjects: SubjectSpace;
   /** How often to compare our highest revision with the registry's (cheap request). 0 disables. */
   driftCheckIntervalMs?: number;
+  /**
+   * How long one snapshot may take, all chunks included. Default 60 s: `npm run bench:table` loads
+   * 100,000 instances in ~6 s on 2 cores, and a snapshot cut short would only be taken again.
+   */
   snapshotTimeoutMs?: number;
   /**
    * An event further than this past the highest revision known to be real waits for the registry to
@@ -73,6 +77,7 @@ export interface RoutingTableStats {
   heartbeats: number;
 }
 
+const DEFAULT_SNAPSHOT_TIMEOUT_MS = 60_000;
 const silent: RoutingTableLogger = { log: () => undefined, warn: () => undefined };
 const key = (environment: string, model: string) => `${environment}\u0000${model}`;
 
@@ -251,7 +256,7 @@ export class RoutingTable {
         }
         for (const [id, deletedAt] of chunk.tombstones ?? []) tombstones.set(id, deletedAt);
       },
-      this.options.snapshotTimeoutMs ?? 10_000,
+      this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS,
     );
     // What was published while the snapshot was read: the table is usable once it holds that too.
     const since = await this.feed.lastSequence();
@@ -261,7 +266,7 @@ export class RoutingTable {
     this.stats.resyncs++;
     // If NATS is down now, the feed keeps retrying from there by itself.
     await this.feed.start(last + 1).catch((error: Error) => this.logger.warn(`event feed not started yet: ${error.message}; retrying`));
-    await this.feed.caughtUp(since, this.options.snapshotTimeoutMs ?? 10_000);
+    await this.feed.caughtUp(since, this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS);
     this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}, events from stream sequence ${last + 1}`);
   }
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// The router's table at registry scale (issue 9 §3): how long a router takes to load N instances
+// from a cold start (the snapshot), and how long after a NATS outage (SIGKILL, writes meanwhile,
+// restart) its table holds every change again. Runs registry-api and llm-router as built, against a
+// throw-away database and a private nats-server with JetStream (killed and restarted by the bench),
+// seeds N instances straight into PostgreSQL (registering 100,000 over REST would take minutes and is
+// measured by bench:registry), and repeats each phase, reporting median and range.
+// Usage: npm run bench:table   (env: BENCH_TABLE_SIZES=10000,100000 BENCH_REPEAT=3 BENCH_OUTAGE_WRITES=200 BENCH_SKIP_BUILD=1)
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
+const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
+const SIZES = (process.env.BENCH_TABLE_SIZES ?? '10000,100000').split(',').map(Number);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const OUTAGE_WRITES = Number(process.env.BENCH_OUTAGE_WRITES ?? 200);
+const NATS_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
+const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TOKEN = { 'x-registry-token': 'dev-registry-token', 'content-type': 'application/json' };
+const API_KEY = 'sk-bench-table-0123456789';
+
+const id = randomBytes(4).toString('hex');
+const prefix = `benchtable${id}`;
+const dbName = `sb_bench_table_${id}`;
+const storeDir = mkdtempSync(join(os.tmpdir(), 'sb-bench-nats-'));
+const log = (line) => process.stderr.write(`[bench] ${line}\n`);
+const children = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const portOpen = (port) =>
+  new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => (socket.destroy(), resolve(false)));
+    socket.connect(port, '127.0.0.1');
+  });
+
+async function until(what, check, timeoutMs = 300_000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+function run(main, env) {
+  const child = spawn(process.execPath, [main], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env } });
+  const output = [];
+  const keep = (chunk) => output.push(...chunk.toString().split('\n').filter(Boolean).slice(-50));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return { child, output };
+}
+
+async function stop(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  await exited;
+}
+
+const get = async (url, headers = {}) => (await fetch(url, { headers })).json();
+const stats = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted.at(-1) };
+};
+const fmt = ({ median, min, max }, unit = 'ms') => `${median.toFixed(0)} ${unit} (${min.toFixed(0)}–${max.toFixed(0)})`;
+
+// --- NATS, registry-api, seeding ----------------------------------------------------------------
+
+const natsPort = await freePort();
+let nats;
+async function startNats() {
+  nats = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', storeDir], { stdio: 'ignore' });
+  children.add(nats);
+  await until('nats-server', () => portOpen(natsPort), 10_000);
+}
+const natsUrl = `nats://127.0.0.1:${natsPort}`;
+
+/** Clones one registered instance into rows seed-<start>…seed-<end - 1> with fresh ids and revisions from the registry's own sequence. */
+async function seed(db, from, start, end) {
+  const columns = (await db.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'service_instances' ORDER BY ordinal_position`)).rows.map((r) => r.column_name);
+  const values = columns.map((c) =>
+    c === 'service_id' ? `'seed-' || g` : c === 'revision' ? `nextval('registry_revision_seq')` : c === 'models' ? `ARRAY['bench-model-' || (g % 500)]::text[]` : `"${c}"`,
+  );
+  await db.query(
+    `INSERT INTO service_instances (${columns.map((c) => `"${c}"`).join(', ')})
+     SELECT ${values.join(', ')} FROM service_instances, generate_series($2::int, $3::int - 1) AS g WHERE service_id = $1`,
+    [from, start, end],
+  );
+}
+
+async function main() {
+  if (!process.env.BENCH_SKIP_BUILD) {
+    log('building registry-api and llm-router');
+    const built = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '-p', 'registry-api', 'llm-router', '--outputStyle=static'], { cwd: ROOT, stdio: 'inherit' });
+    if (built.status !== 0) throw new Error('build failed');
+  }
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const db = new pg.Client({ connectionString: PG_ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`) });
+  await startNats();
+
+  const registryPort = await freePort();
+  const registryUrl = `http://127.0.0.1:${registryPort}`;
+  const registry = run(REGISTRY_MAIN, { PORT: String(registryPort), DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`, NATS_URL: natsUrl, SUBJECT_PREFIX: prefix, CACHE_ENABLED: 'false' });
+  await until('registry-api', async () => (await fetch(`${registryUrl}/health`)).status === 200, 60_000);
+  await db.connect();
+  const register = async (serviceId, models = ['bench-model-0']) => {
+    const res = await fetch(`${registryUrl}/api/v2/services/registry/register`, {
+      method: 'POST',
+      headers: TOKEN,
+      body: JSON.stringify({ serviceName: 'bench-table', serviceId, vmIp: '10.0.0.1', internalPort: 8000, externalDomain: `${serviceId}.example.com`, version: '1.0.0', deploymentId: 'bench', environment: 'development', region: 'bench1', models }),
+    });
+    if (res.status !== 201) throw new Error(`register ${serviceId}: ${res.status} ${await res.text()}`);
+  };
+  await register('seed-template');
+
+  const results = [];
+  let seeded = 0;
+  for (const size of SIZES) {
+    log(`seeding ${size - seeded} more instance(s) (${size} in all)`);
+    await seed(db, 'seed-template', seeded, size);
+    seeded = size;
+    const total = Number((await db.query('SELECT count(*) FROM service_instances')).rows[0].count);
+
+    // Cold start: process start → table holds every instance.
+    const loads = [];
+    const rss = [];
+    let router;
+    let routerUrl;
+    for (let i = 0; i < REPEAT; i++) {
+      await stop(router?.child);
+      const port = await freePort();
+      routerUrl = `http://127.0.0.1:${port}`;
+      const started = performance.now();
+      router = run(ROUTER_MAIN, { PORT: String(port), NATS_URL: natsUrl, SUBJECT_PREFIX: prefix, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: API_KEY, DRIFT_CHECK_INTERVAL_MS: '600000' });
+      await until(`router loading ${total}`, async () => (await get(`${routerUrl}/health`)).table?.instances === total, 600_000, 25);
+      loads.push(performance.now() - started);
+      const metrics = await (await fetch(`${routerUrl}/metrics`)).text();
+      rss.push(Number(/^process_resident_memory_bytes(?:\{[^}]*\})? (\S+)/m.exec(metrics)?.[1] ?? NaN) / 2 ** 20);
+    }
+
+    // Outage: SIGKILL NATS, OUTAGE_WRITES status changes over REST meanwhile, restart; time until the table has them all.
+    const catchUps = [];
+    const resyncsBefore = (await get(`${routerUrl}/health`)).table.resyncs;
+    for (let i = 0; i < REPEAT; i++) {
+      await stop(nats, 'SIGKILL');
+      let last = 0;
+      for (let w = 0; w < OUTAGE_WRITES; w++) {
+        const res = await fetch(`${registryUrl}/api/v2/services/registry/seed-${(w * 7919) % size}/status`, { method: 'PUT', headers: TOKEN, body: JSON.stringify({ status: (w + i) % 2 ? 'degraded' : 'healthy' }) });
+        const body = await res.json();
+        if (res.status !== 200) throw new Error(`status change: ${res.status} ${JSON.stringify(body)}`);
+        last = Math.max(last, body.service?.revision ?? body.revision ?? 0);
+      }
+      await startNats();
+      const restarted = performance.now();
+      await until('router catching up', async () => (await get(`${routerUrl}/health`)).table?.revision >= last, 120_000, 10);
+      catchUps.push(performance.now() - restarted);
+    }
+    const resyncsAfter = (await get(`${routerUrl}/health`)).table.resyncs;
+    results.push({ size: total, load: stats(loads), rss: stats(rss), catchUp: stats(catchUps), snapshotsDuringOutages: resyncsAfter - resyncsBefore });
+    log(`${total} instances: cold load ${fmt(stats(loads))}, RSS ${fmt(stats(rss), 'MiB')}, caught up ${fmt(stats(catchUps))} after NATS restarts`);
+    await stop(router.child);
+  }
+  await stop(registry.child);
+  await db.end();
+
+  console.log(`\nRouting table at scale (${os.cpus().length} cores, ${REPEAT} runs each, median (min–max); ${OUTAGE_WRITES} status changes during each NATS outage)\n`);
+  console.log('| instances | cold load (start → table full) | router RSS after load | caught up after NATS restart | snapshots taken for the outages |');
+  console.log('|---|---|---|---|---|');
+  for (const r of results) console.log(`| ${r.size} | ${fmt(r.load)} | ${fmt(r.rss, 'MiB')} | ${fmt(r.catchUp)} | ${r.snapshotsDuringOutages} |`);
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+}
+
+async function cleanup() {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(storeDir, { recursive: true, force: true });
+}
+
+main()
+  .catch((error) => {
+    log(`failed: ${error.stack ?? error}`);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
