@@ -6,3 +6,4 @@ export * from './lib/secured-nats-server.util';
 export * from './lib/wait.util';
 export * from './lib/tcp-proxy.util';
 export * from './lib/redis-server.util';
+export * from './lib/seeded-random.util';

@@ -1,3 +1,4 @@
+import { seededRandom } from '@switchboard/testing';
 import { CachedRegistry, startCachedRegistry, withoutLiveness } from '../testing/discovery-cache-harness.util';
 import { BASE, registration, writeHeaders } from '../testing/registry-api-harness.util';
 
@@ -11,22 +12,10 @@ const CHANGES = 2000;
 const WRITERS = 6;
 const READERS = 6;
 
-/** A seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('discovery cache consistency under concurrent writes and reads', () => {
   let sys: CachedRegistry;
   const seed = Number(process.env['CACHE_CONSISTENCY_SEED'] ?? Date.now() % 100_000);
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(rnd() * items.length)];
   const http = (method: string, path: string, body?: unknown) => sys.api.http(method, path, body, method === 'GET' ? {} : writeHeaders);
   const placement = () => ({ serviceName: pick(SERVICES), environment: pick(ENVIRONMENTS), models: [...new Set([pick(MODELS), pick(MODELS)])].slice(0, 1 + Math.floor(rnd() * 2)) });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { RegistrySnapshot } from '@switchboard/contracts';
 import { Msg, NatsClient } from '@switchboard/messaging';
 import { RoutingTable } from '@switchboard/routing-table';
-import { waitFor } from '@switchboard/testing';
+import { seededRandom, waitFor } from '@switchboard/testing';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import { adminHeaders, BASE, registration, RunningRegistryApi, startRegistryApi, writeHeaders } from '../testing/registry-api-harness.util';
 
@@ -42,18 +42,6 @@ interface Chaos {
   delay: number;
 }
 const chaos: fc.Arbitrary<Chaos> = fc.record({ drop: fc.double({ min: 0, max: 0.3, noNaN: true }), duplicate: fc.double({ min: 0, max: 0.3, noNaN: true }), delay: fc.double({ min: 0, max: 0.3, noNaN: true }) });
-
-/** A seeded generator for the transport's coin flips, so a run replays exactly from its fast-check seed. */
-function coins(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function lossyTransport(settings: Chaos, flip: () => number, timers: Set<NodeJS.Timeout>) {
   return (msg: Msg, deliver: (msg: Msg) => void) => {
@@ -130,7 +118,7 @@ describe('RoutingTable converges on the registry whatever the network does (prop
           driftCheckIntervalMs: 0,
           feedHeartbeatMs: 100,
           logger: new Logger('convergence-table'),
-          eventTransport: lossyTransport(settings, coins(coinSeed), timers),
+          eventTransport: lossyTransport(settings, seededRandom(coinSeed), timers),
         });
         try {
           await table.start();
