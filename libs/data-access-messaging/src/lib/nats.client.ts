@@ -117,6 +117,10 @@ function authenticator(auth: NatsAuth): Authenticator {
   }
 }
 
+function inboxPrefixOf(options: NatsClientOptions): string {
+  return options.inboxPrefix ?? `_INBOX.${options.name}`;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NS_PER_MS = 1_000_000;
@@ -169,7 +173,7 @@ export class NatsClient {
     const connectionOptions: ConnectionOptions = {
       servers: options.servers.split(',').map((s) => s.trim()),
       name: options.name,
-      inboxPrefix: options.inboxPrefix ?? `_INBOX.${options.name}`,
+      inboxPrefix: inboxPrefixOf(options),
       authenticator: options.auth && authenticator(options.auth),
       tls: options.tls,
       maxReconnectAttempts: -1,
@@ -375,7 +379,7 @@ export class NatsClient {
 
   /** A fresh subject under this connection's inbox prefix (what its NATS permissions let it subscribe to). */
   newInbox(): string {
-    return createInbox((this.connection as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    return createInbox(inboxPrefixOf(this.options));
   }
 
   async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
