@@ -1,0 +1,4 @@
+// @switchboard/client: join Switchboard (service side) and call by name from its pushed routing table (client side).
+import 'reflect-metadata';
+
+export * from './lib/options';
