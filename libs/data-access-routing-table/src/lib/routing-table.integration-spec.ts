@@ -136,6 +136,29 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     expect(table.instancesFor('staging', 'llama-2-7b')).toEqual([]);
   });
 
+  it('answers by (environment, serviceName) from the snapshot and from events, without changing a list it handed out', async () => {
+    registry = { revision: 2, instances: [instance('s1', 1, { serviceName: 'mech-llms', models: [] }), instance('s2', 2, { serviceName: 'mech-llms', environment: 'staging', models: [] })] };
+    const table = await startTable();
+    expect(table.instancesOfService('production', 'mech-llms').map((i) => i.serviceId)).toEqual(['s1']);
+    expect(table.instancesOfService('staging', 'mech-llms').map((i) => i.serviceId)).toEqual(['s2']);
+    const before = table.instancesOfService('production', 'mech-llms');
+
+    publish('registered', instance('s3', 3, { serviceName: 'mech-llms', models: [] }));
+    await waitFor(() => table.instancesOfService('production', 'mech-llms').length === 2, 5000, 's3 indexed by service');
+    // Copy-on-write: a caller iterating the old list sees it unchanged.
+    expect(before.map((i) => i.serviceId)).toEqual(['s1']);
+
+    publish('statusChanged', instance('s1', 4, { serviceName: 'mech-llms', models: [], status: 'degraded' }));
+    await waitFor(() => table.get('s1')?.status === 'degraded');
+    expect(table.instancesOfService('production', 'mech-llms').map((i) => `${i.serviceId}:${i.status}`).sort()).toEqual(['s1:degraded', 's3:healthy']);
+
+    publish('deregistered', instance('s3', 5, { serviceName: 'mech-llms' }));
+    publish('deregistered', instance('s1', 6, { serviceName: 'mech-llms' }));
+    await waitFor(() => table.revision === 6);
+    expect(table.instancesOfService('production', 'mech-llms')).toEqual([]);
+    expect(table.instancesOfService('production', 'vllm')).toEqual([]);
+  });
+
   it('takes a fresh snapshot when the drift check finds it missed an event', async () => {
     registry = { revision: 1, instances: [instance('d', 1)] };
     const table = await startTable(100);

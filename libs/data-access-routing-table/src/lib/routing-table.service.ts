@@ -99,6 +99,8 @@ export class RoutingTable {
   /** Deregistered ids, with when we learned it (pruned after tombstoneRetentionMs). */
   private tombstones = new Map<string, { revision: number; at: number }>();
   private byModel = new Map<string, readonly RoutedInstance[]>();
+  /** (environment, serviceName) → instances; copy-on-write like byModel (the SDK calls services by name). */
+  private byService = new Map<string, readonly RoutedInstance[]>();
   private highest = 0;
   private subscriptions: Subscription[] = [];
   private driftTimer?: NodeJS.Timeout;
@@ -185,6 +187,11 @@ export class RoutingTable {
 
   routable(environment: string, model: string): RoutedInstance[] {
     return this.instancesFor(environment, model).filter((i) => i.routable);
+  }
+
+  /** Every instance of the service `serviceName` in `environment`, routable or not. */
+  instancesOfService(environment: string, serviceName: string): readonly RoutedInstance[] {
+    return this.byService.get(key(environment, serviceName)) ?? [];
   }
 
   /** Models with at least one routable instance in `environment`. */
@@ -358,8 +365,13 @@ export class RoutingTable {
     const now = Date.now();
     this.instances.clear();
     const byModel = new Map<string, RoutedInstance[]>();
+    const byService = new Map<string, RoutedInstance[]>();
     for (const [id, instance] of fresh) {
       this.instances.set(id, instance);
+      const s = key(instance.environment, instance.serviceName);
+      const same = byService.get(s);
+      if (same) same.push(instance);
+      else byService.set(s, [instance]);
       for (const model of instance.models) {
         const k = key(instance.environment, model);
         const list = byModel.get(k);
@@ -368,6 +380,7 @@ export class RoutingTable {
       }
     }
     this.byModel = byModel;
+    this.byService = byService;
     // The registry's tombstones, at their own revisions: a re-registration committed after the
     // snapshot has a higher one and applies; a late, older event of a deleted instance does not.
     const tombstones = new Map<string, { revision: number; at: number }>();
@@ -400,6 +413,8 @@ export class RoutingTable {
       const k = key(instance.environment, model);
       this.byModel.set(k, [...(this.byModel.get(k) ?? []), instance]);
     }
+    const s = key(instance.environment, instance.serviceName);
+    this.byService.set(s, [...(this.byService.get(s) ?? []), instance]);
   }
 
   private unindex(instance: RoutedInstance): void {
@@ -409,6 +424,10 @@ export class RoutingTable {
       if (rest.length) this.byModel.set(k, rest);
       else this.byModel.delete(k);
     }
+    const s = key(instance.environment, instance.serviceName);
+    const others = (this.byService.get(s) ?? []).filter((i) => i.serviceId !== instance.serviceId);
+    if (others.length) this.byService.set(s, others);
+    else this.byService.delete(s);
   }
 
   private notify(): void {
