@@ -67,6 +67,17 @@ async function bundle(entry, outfile, shims, self = false) {
 }
 
 const core = await bundle(join(SDK, 'src/index.ts'), join(OUT, 'index.js'), SHIMS);
+
+// A shim must export every name the bundle takes from it (esbuild copies a CommonJS module's own keys).
+const bundled = readFileSync(join(OUT, 'index.js'), 'utf8');
+for (const [name, file] of Object.entries(SHIMS)) {
+  const exported = new Set(Object.keys((await import(file)).default));
+  // esbuild names the binding after the import path's last segment: import_common, import_common2, …
+  const variable = `import_${name.split('/').pop().replace(/[^A-Za-z0-9]+/g, '_')}`;
+  for (const [, used] of bundled.matchAll(new RegExp(`\\b${variable}\\d*\\.([A-Za-z_$][\\w$]*)`, 'g'))) {
+    if (!exported.has(used)) throw new Error(`the bundle uses ${name}'s ${used}, which ${relative(ROOT, file)} does not export`);
+  }
+}
 const nest = await bundle(join(SDK, 'src/nest/index.ts'), join(OUT, 'nest.js'), {}, true);
 
 // Declarations: tsc emits the whole program; keep the SDK's own files and refuse any that name an internal lib.

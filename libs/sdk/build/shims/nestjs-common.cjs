@@ -1,10 +1,16 @@
 // @nestjs/common inside the @switchboard/client bundle. The SDK's internal libs are shared with the
 // NestJS apps of the monorepo: their decorators (Module, Injectable, Controller, …) mean nothing to a
-// plain Node caller, so each is a no-op here, and Logger writes through the sink the SDK was given
-// (setSdkLogSink), by default warnings and errors to stderr. `@switchboard/client/nest` uses the real
-// @nestjs/common of the application instead.
+// plain Node caller, so each is a no-op here, and Logger writes through the SDK's log sink
+// (by default warnings and errors to stderr). `@switchboard/client/nest` uses the application's real
+// @nestjs/common instead. build.mjs fails if the bundle uses a name this file does not export.
 'use strict';
-const sink = { current: { log: () => undefined, warn: (m) => process.stderr.write(`${m}\n`), error: (m) => process.stderr.write(`${m}\n`) } };
+const sink = {
+  current: {
+    log: () => undefined,
+    warn: (message) => process.stderr.write(`${message}\n`),
+    error: (message) => process.stderr.write(`${message}\n`),
+  },
+};
 class Logger {
   constructor(context) {
     this.context = context;
@@ -22,7 +28,9 @@ class Logger {
   verbose() {}
 }
 const decorator = () => () => undefined;
-module.exports = new Proxy(
-  { Logger, __switchboardLogSink: sink },
-  { get: (target, name) => (name in target ? target[name] : typeof name === 'string' && /^[A-Z]/.test(name) ? decorator : undefined) },
-);
+const DECORATORS = [
+  'Body', 'Catch', 'Controller', 'Delete', 'Get', 'Global', 'Head', 'Header', 'HttpCode', 'Inject', 'Injectable', 'Module',
+  'Optional', 'Param', 'Patch', 'Post', 'Put', 'Query', 'Req', 'Res', 'SetMetadata', 'UseFilters', 'UseGuards', 'UseInterceptors', 'UsePipes',
+];
+module.exports = { Logger, switchboardLogSink: sink };
+for (const name of DECORATORS) module.exports[name] = decorator;

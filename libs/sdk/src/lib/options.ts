@@ -1,3 +1,4 @@
+import * as nestCommon from '@nestjs/common';
 import { resolveNatsConnection } from '@switchboard/config';
 import { NatsClient } from '@switchboard/messaging';
 
@@ -26,6 +27,16 @@ export interface SwitchboardConnectionOptions {
   /** NATS connection name (shown by the server, and the inbox prefix its permissions allow). */
   connectionName?: string;
   logger?: SwitchboardLogger;
+}
+
+/**
+ * Sends the SDK's log lines (NATS reconnects, retries given up, re-registrations) to `logger`; by
+ * default warnings and errors go to stderr. Inside a NestJS app (the monorepo's own, or through
+ * `@switchboard/client/nest`) Nest's Logger is used instead and this changes nothing.
+ */
+export function useLogger(logger: SwitchboardLogger): void {
+  const sink = (nestCommon as unknown as { switchboardLogSink?: { current: SwitchboardLogger } }).switchboardLogSink;
+  if (sink) sink.current = logger;
 }
 
 /** The options with every default filled in. */
