@@ -25,6 +25,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const raw = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!raw) return undefined;
   if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
+  // An HTTP date names its day and month (Date.parse alone takes "-1" for a year).
+  if (!/[a-z]{3}/i.test(raw)) return undefined;
   const date = Date.parse(raw);
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
 }
