@@ -33,6 +33,8 @@ const common = {
   moduleNameMapper,
   moduleFileExtensions: ['ts', 'js', 'json'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // dist/libs/sdk/package.json is @switchboard/client too (the built package): keep jest's module map on the sources.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   // main.ts loads it in production; decorators in a module tested alone need it too.
   setupFiles: ['reflect-metadata'],
 };

@@ -73,6 +73,9 @@ describe('ClientBalancer', () => {
     expect(balancer.statsOf('a').ejectedUntil - now).toBe(10_000);
     balancer.failed('b', 30_000);
     expect(balancer.statsOf('b').ejectedUntil - now).toBe(30_000);
+    // Only the backend's own Retry-After makes a retry wait; a benched instance is simply avoided.
+    expect(balancer.statsOf('b').retryAfterUntil - now).toBe(30_000);
+    expect(balancer.statsOf('a').retryAfterUntil).toBe(0);
   });
 
   it('in panic (everything ejected) picks the one whose cooldown ends first', () => {

@@ -27,6 +27,8 @@ export interface InstanceStats {
   consecutiveFailures: number;
   ejections: number;
   ejectedUntil: number;
+  /** Until when the instance itself asked to be left alone (`Retry-After`). */
+  retryAfterUntil: number;
 }
 
 /** @internal */
@@ -65,7 +67,7 @@ export class ClientBalancer {
   statsOf(serviceId: string): InstanceStats {
     let s = this.stats.get(serviceId);
     if (!s) {
-      s = { outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntil: 0 };
+      s = { outstanding: 0, consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, retryAfterUntil: 0 };
       this.stats.set(serviceId, s);
     }
     return s;
@@ -148,7 +150,8 @@ export class ClientBalancer {
     s.consecutiveFailures++;
     const now = this.now();
     if (retryAfterMs !== undefined && retryAfterMs > 0) {
-      s.ejectedUntil = Math.max(s.ejectedUntil, now + Math.min(retryAfterMs, this.maxEjectionMs));
+      s.retryAfterUntil = Math.max(s.retryAfterUntil, now + Math.min(retryAfterMs, this.maxEjectionMs));
+      s.ejectedUntil = Math.max(s.ejectedUntil, s.retryAfterUntil);
     } else if (s.consecutiveFailures >= this.ejectAfterFailures && s.ejectedUntil <= now) {
       s.ejections++;
       s.ejectedUntil = now + Math.min(this.ejectBaseMs * 2 ** (s.ejections - 1), this.maxEjectionMs);

@@ -148,9 +148,9 @@ export class SwitchboardClient {
       const instance = this.balancer.pick(untried.length ? untried : routable)!;
       tried.add(instance.serviceId);
       if (attempt > 0) {
-        // An instance that asked to be left alone (Retry-After) or is cooling down: wait for it, within reason.
-        const ejectedFor = Math.min(this.options.maxRetryAfter ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(0, (this.balancer.peek(instance.serviceId)?.ejectedUntil ?? 0) - Date.now()));
-        await sleep(Math.max(backoffMs(attempt, this.backoff, this.random), ejectedFor), signal);
+        // Back to an instance that asked to be left alone (Retry-After, also on another request): wait that long, within reason.
+        const retryAfter = Math.min(this.options.maxRetryAfter ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(0, (this.balancer.peek(instance.serviceId)?.retryAfterUntil ?? 0) - Date.now()));
+        await sleep(Math.max(backoffMs(attempt, this.backoff, this.random), retryAfter), signal);
       }
       const started = performance.now();
       const outcome = await this.attempt<T>(instance, path, payload, headers, options, signal);
