@@ -145,7 +145,8 @@ export class SwitchboardClient {
       }
       // Another instance when there is one; with none left untried, any (its cooldown or backoff applies).
       const untried = routable.filter((i) => !tried.has(i.serviceId));
-      const instance = this.balancer.pick(untried.length ? untried : routable)!;
+      // Never undefined: `routable` is not empty.
+      const instance = this.balancer.pick(untried.length ? untried : routable) as RoutedInstance;
       tried.add(instance.serviceId);
       if (attempt > 0) {
         // Back to an instance that asked to be left alone (Retry-After, also on another request): wait that long, within reason.
