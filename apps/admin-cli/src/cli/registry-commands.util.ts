@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import type { ModelDeploymentView } from '@switchboard/contracts';
 import { MODEL_COLUMNS } from '../output/columns.util';
-import { Column, renderRows } from '../output/format.util';
+import { Column, printable, renderRows } from '../output/format.util';
+import { checkEndpoint } from '../registry/endpoint-check.util';
+import { CliException } from './cli.exception';
 import { ENVIRONMENT_CHOICES, MODEL_STATUS_CHOICES } from './choices.util';
 import { action, CliIo, CommandContext, withCommonOptions } from './command.util';
 
@@ -112,6 +114,22 @@ Examples:
         context.io.out(
           renderRows(context.options.format, columns, removed, { action: 'purge', modelName, environment, deregistered: removed }, `Model ${modelName} purged from ${environment} (${plural(removed.length, 'deployment')} deleted)`),
         );
+      }),
+    );
+
+  registry
+    .command('verify')
+    .description("Check that a model server answers before registering it: GET /health, then /v1/models (2xx = healthy); exit 1 when it does not")
+    .requiredOption('--endpoint <host:port>', 'the model server, e.g. llama-2-7b-development.system.svc.cluster.local:8000')
+    .option('--timeout <ms>', 'per request', (v) => Number(v), 5000)
+    .addHelpText('after', '\nExample:\n  admin-cli registry verify --endpoint 127.0.0.1:8000')
+    .action(
+      action<{ endpoint: string; timeout: number }>(io, async (context) => {
+        const { endpoint, timeout } = context.options;
+        if (!Number.isInteger(timeout) || timeout < 1) throw CliException.usage('--timeout must be a positive number of milliseconds');
+        const check = await checkEndpoint(endpoint, timeout);
+        if (!check.healthy) throw CliException.usage(`${printable(endpoint)} is not healthy (${check.detail})`);
+        context.io.out(`✓ ${printable(endpoint)} is healthy (${check.detail})\n`);
       }),
     );
 

@@ -2,6 +2,7 @@ import type { ModelDeploymentView, ServiceInstanceView } from '@switchboard/cont
 import type { RegistrySettings } from '../cli/cli.config';
 import { CliException } from '../cli/cli.exception';
 import { printable } from '../output/format.util';
+import { fetchFailure } from './fetch-error.util';
 
 const REGISTRY_PATH = '/api/v2/services/registry';
 /** health-checks waits for a whole probing round (registry-api's PROBER_REQUEST_TIMEOUT_MS is 30 s). */
@@ -128,7 +129,11 @@ export class RegistryApiClient {
       parsed = undefined;
     }
     const answer = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Json) : undefined;
-    if (response.ok && answer) return answer;
+    if (response.ok && answer) {
+      // Always true on success: noise in the CLI's own JSON.
+      delete answer.success;
+      return answer;
+    }
     throw failure(response.status, answer, kind, this.settings.baseUrl);
   }
 }
@@ -150,9 +155,7 @@ async function readText(response: Response, where: string): Promise<string> {
 }
 
 function networkCause(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if ((error as Error).name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
-  return printable(cause?.code ?? cause?.message ?? (error as Error).message ?? String(error));
+  return fetchFailure(error, REQUEST_TIMEOUT_MS);
 }
 
 /** One line naming what to fix: the token variable on 401/403, the registry's own message otherwise. */
