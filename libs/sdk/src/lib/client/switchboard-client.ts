@@ -46,6 +46,12 @@ export class SwitchboardClient {
   private readonly balancer: ClientBalancer;
   private readonly backoff: BackoffPolicy;
   private readonly failureLog = new Map<string, number>();
+  /**
+   * The routable part of each list the table hands out. Sound because the table's lists are
+   * copy-on-write: every change of membership or status (routable included) makes a new list;
+   * heartbeats only change `load`, which the balancer reads live.
+   */
+  private readonly routableOf = new WeakMap<readonly RoutedInstance[], RoutedInstance[]>();
   private closed = false;
   private readonly unwatch: () => void;
 
@@ -198,8 +204,11 @@ export class SwitchboardClient {
   private lookup(target: string): { all: readonly RoutedInstance[]; routable: RoutedInstance[] } {
     let all = this.table.instancesFor(this.environment, target);
     if (!all.length) all = this.table.instancesOfService(this.environment, target);
-    const routable: RoutedInstance[] = [];
-    for (const i of all) if (i.routable) routable.push(i);
+    let routable = this.routableOf.get(all);
+    if (!routable) {
+      routable = all.filter((i) => i.routable);
+      this.routableOf.set(all, routable);
+    }
     return { all, routable };
   }
 
