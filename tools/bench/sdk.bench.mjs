@@ -2,9 +2,9 @@
 // The SDK's client side (issue 10), from the BUILT package dist/libs/sdk as an app would install it:
 // - pick cost: ns per instance choice (p2c, what each attempt does) and per getAll(target, 3), with
 //   3 and with 100 routable instances, 1e6 calls each;
-// - added latency: the same small chat completion to the same 3 mock backends, sequentially, through
-//   client.request and through a direct undici request (keep-alive Agent, round-robin), interleaved in
-//   blocks within one run; the client's median/p99 minus the direct one's.
+// - added latency: the same small chat completion to the same mock backend (a model only it serves),
+//   sequentially, through client.request and through a direct undici request (keep-alive Agent),
+//   interleaved in blocks within one run; the client's median/p99 minus the direct one's.
 // Starts its own nats-server (JetStream), registry-api and mock backends as built, on a throw-away
 // database; 3 repeats, median and range; cleans up.
 // Usage: npm run bench:sdk   (env: BENCH_REPEAT=3 BENCH_PICKS=1000000 BENCH_REQUESTS=2000 BENCH_SKIP_BUILD=1)
@@ -33,6 +33,8 @@ const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.
 const TOKEN = { 'x-registry-token': 'dev-registry-token', 'content-type': 'application/json' };
 const MODEL = 'bench-sdk-model';
 const WIDE = 'bench-sdk-wide';
+/** Served by one backend only: the client and the direct request reach the same process. */
+const SOLO = 'bench-sdk-solo';
 
 const id = randomBytes(4).toString('hex');
 const prefix = `benchsdk${id}`;
@@ -126,10 +128,10 @@ async function main() {
     const backends = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
-      run(MOCK_MAIN, { PORT: String(port), MOCK_NAME: `bench-sdk-${i}`, MOCK_MODELS: MODEL, MOCK_LATENCY_MS: '0', MOCK_COMPLETION_TOKENS: '8' });
+      run(MOCK_MAIN, { PORT: String(port), MOCK_NAME: `bench-sdk-${i}`, MOCK_MODELS: i === 0 ? `${MODEL},${SOLO}` : MODEL, MOCK_LATENCY_MS: '0', MOCK_COMPLETION_TOKENS: '8' });
       const url = `http://127.0.0.1:${port}`;
       await until(`mock backend ${i}`, async () => (await fetch(`${url}/health`)).status === 200);
-      await register(`bench-sdk-${i}`, port, [MODEL]);
+      await register(`bench-sdk-${i}`, port, i === 0 ? [MODEL, SOLO] : [MODEL]);
       backends.push(url);
     }
     // Never called: only the pick cost over a wider pool.
@@ -138,18 +140,17 @@ async function main() {
     const started = performance.now();
     client = await SwitchboardClient.connect({ natsUrl, subjectPrefix: prefix, environment: 'development', logger: { log() {}, warn: log, error: log } });
     log(`client connected (table loaded) in ${(performance.now() - started).toFixed(0)} ms`);
-    await until('instances in the client table', async () => client.instances(MODEL).length === 3 && client.instances(WIDE).length === 100, 10_000);
+    await until('instances in the client table', async () => client.instances(MODEL).length === 3 && client.instances(SOLO).length === 1 && client.instances(WIDE).length === 100, 10_000);
 
-    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'one two three' }] });
+    const body = JSON.stringify({ model: SOLO, messages: [{ role: 'user', content: 'one two three' }] });
     agent = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
-    let rr = 0;
     const direct = async () => {
-      const res = await request(`${backends[rr++ % backends.length]}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher: agent });
+      const res = await request(`${backends[0]}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher: agent });
       const json = await res.body.json();
       if (res.statusCode !== 200 || json.object !== 'chat.completion') throw new Error(`direct: ${res.statusCode}`);
     };
     const viaClient = async () => {
-      const json = await client.request(MODEL, '/v1/chat/completions', body, { headers: { 'content-type': 'application/json' } });
+      const json = await client.request(SOLO, '/v1/chat/completions', body, { headers: { 'content-type': 'application/json' } });
       if (json.object !== 'chat.completion') throw new Error('client: unexpected answer');
     };
     const timed = async (fn, n, into) => {

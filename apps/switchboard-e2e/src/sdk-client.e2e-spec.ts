@@ -226,6 +226,24 @@ describe('SDK client (@switchboard/client) against registry-api and real backend
       expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     });
 
+    it('a backend that never answers: the attempt times out (listed as such); the caller signal aborts at once with its reason', async () => {
+      const stuck = await mockInProcess('stuck-1', ['stuck-model']);
+      await waitFor(() => client.instances('stuck-model').length === 1, 10_000, 'stuck-model routable');
+      stuck.setFaults({ hang: true });
+      const timedOut = await client.request('stuck-model', '/v1/chat/completions', chat('stuck-model'), { timeout: 300, maxRetries: 1 }).then(() => undefined, (e: unknown) => e);
+      expect(timedOut).toBeInstanceOf(RetriesExhaustedError);
+      expect((timedOut as RetriesExhaustedError).attempts.map((a) => `${a.serviceId} ${a.reason}`)).toEqual(['stuck-1 timeout', 'stuck-1 timeout']);
+
+      const controller = new AbortController();
+      const pending = client.request('stuck-model', '/v1/chat/completions', chat('stuck-model'), { timeout: 60_000, signal: controller.signal });
+      await waitFor(() => stuck.stats().inflight >= 1, 5000, 'the request at the backend');
+      controller.abort(new Error('caller gave up'));
+      await expect(pending).rejects.toThrow('caller gave up');
+      // The request at the backend was cut, not left running.
+      await waitFor(() => stuck.stats().inflight === 0, 5000, 'the backend request aborted');
+      expect(client.instances('stuck-model')[0].measured.outstanding).toBe(0);
+    });
+
     it('nothing routable: NoInstanceError, "not ready" with the statuses for a known model, "unknown" otherwise', async () => {
       await mockInProcess('lonely-1', ['lonely-model']);
       await waitFor(() => client.instances('lonely-model').length === 1, 10_000, 'lonely-model routable');
