@@ -6,6 +6,9 @@ import { LlmRouterConfig, productionRules } from './config/llm-router.config';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('llm-router', LlmRouterConfig, productionRules);
+  if (config.isOpen) {
+    new Logger('llm-router').warn('ROUTER_API_KEYS is not set: /v1 is served without authentication (development only; NODE_ENV=production refuses to start without keys)');
+  }
   const app = await createLlmRouter(config);
   exitOnShutdownSignals(app, { app: 'llm-router', graceMs: config.shutdownGraceMs });
   await app.listen(config.PORT, config.HOST);

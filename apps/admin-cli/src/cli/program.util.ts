@@ -28,19 +28,18 @@ Examples:
   admin-cli services list --environment production
   admin-cli watch --environment development`,
     );
+  // Before the subcommands exist: they copy these settings when created. Commander would exit by
+  // itself otherwise; overriding keeps one exit path (runCli), which tests also run in-process.
+  program.configureOutput({ writeOut: io.out, writeErr: io.err }).exitOverride();
   addRegistryCommands(program, io);
   addServiceCommands(program, io);
   addWatchCommand(program, io);
-  program.configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }
 
 /** Parses `argv` (without node and the script) and runs the command; resolves to the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   const program = buildProgram(io);
-  // Commander exits by itself otherwise; overriding keeps one exit path (and lets tests run in-process).
-  program.exitOverride();
-  for (const command of allCommands(program)) command.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return ExitCode.Ok;
@@ -56,8 +55,4 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
     io.err(`admin-cli: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
     return ExitCode.Usage;
   }
-}
-
-function allCommands(command: Command): Command[] {
-  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
 }

@@ -23,7 +23,9 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    // Health and metrics are open; everything else needs a bearer key.
+    // Health and metrics are open; everything else needs a bearer key, unless no key is configured
+    // (development only: production refuses to start so, and main.ts warns at start).
+    if (!this.keys.length) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()])) return true;
     const header = context.switchToHttp().getRequest<FastifyRequest>().headers.authorization;
     const match = header ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;

@@ -2,8 +2,8 @@ import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validato
 import { IsOneOf, NatsEnv, Secret } from '@switchboard/config';
 import { ENVIRONMENTS } from '@switchboard/contracts';
 
-/** The development key, documented in the README; refused when NODE_ENV=production. */
-export const DEV_API_KEY = 'sk-switchboard-dev';
+/** Keys shorter than this are refused in production. */
+export const MIN_PRODUCTION_KEY_LENGTH = 16;
 
 /** Every variable llm-router reads, validated once at boot. */
 export class LlmRouterConfig extends NatsEnv {
@@ -13,9 +13,12 @@ export class LlmRouterConfig extends NatsEnv {
   @IsOneOf(ENVIRONMENTS)
   ROUTER_ENVIRONMENT: string = 'development';
 
-  /** Comma-separated bearer keys clients may use. */
-  @Secret() @IsString() @MinLength(8)
-  ROUTER_API_KEYS: string = DEV_API_KEY;
+  /**
+   * Comma-separated bearer keys clients may use. Unset (or empty): /v1 is open, in development only
+   * (the model workflow's CI step calls the router without a key); production refuses to start.
+   */
+  @Secret() @IsOptional() @IsString() @MinLength(8)
+  ROUTER_API_KEYS?: string = undefined;
 
   /** JSON file with aliases, fallbacks and per-model strategy/timeouts; reloaded when it changes. */
   @IsOptional() @IsString()
@@ -35,13 +38,19 @@ export class LlmRouterConfig extends NatsEnv {
   BODY_LIMIT_BYTES: number = 16 * 1024 * 1024;
 
   get apiKeys(): string[] {
-    return this.ROUTER_API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+    return (this.ROUTER_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  }
+
+  /** No key configured: every /v1 call is served without authentication (never in production). */
+  get isOpen(): boolean {
+    return this.apiKeys.length === 0;
   }
 }
 
 export function productionRules(config: LlmRouterConfig): string[] {
   if (config.NODE_ENV !== 'production') return [];
-  return config.apiKeys.some((k) => k === DEV_API_KEY || k.length < 16)
-    ? ['ROUTER_API_KEYS: set real keys of at least 16 characters in production']
+  if (config.isOpen) return ['ROUTER_API_KEYS: required in production (without keys the router would serve anyone); set real keys of at least 16 characters'];
+  return config.apiKeys.some((k) => k.length < MIN_PRODUCTION_KEY_LENGTH)
+    ? [`ROUTER_API_KEYS: set real keys of at least ${MIN_PRODUCTION_KEY_LENGTH} characters in production`]
     : [];
 }

@@ -2,6 +2,7 @@ import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
+import { redactUrlsInText } from '@switchboard/config';
 import { migrateWithLock, registryDataSourceOptions, RegistryRepository } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
 import { REGISTRY_API_CONFIG } from '../registry-api.tokens';
@@ -29,17 +30,32 @@ async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
+/**
+ * The model workflow's troubleshooting text starts from this line: `failed to connect to database`,
+ * with the cause (refused, unknown host, authentication, missing database); DATABASE_URL itself is never logged.
+ * The error goes on to TypeORM's module, which retries and then stops the app, as before.
+ */
+async function connecting<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const cause = (error as { code?: string; message?: string }).message || (error as { code?: string }).code || String(error);
+    logger.error(`failed to connect to database: ${redactUrlsInText(cause)}`);
+    throw error;
+  }
+}
+
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [REGISTRY_API_CONFIG],
       useFactory: async (config: RegistryApiConfig) => {
-        if (config.DATABASE_CREATE_IF_MISSING) await ensureDatabase(config.DATABASE_URL);
+        if (config.DATABASE_CREATE_IF_MISSING) await connecting(() => ensureDatabase(config.DATABASE_URL));
         return registryDataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
       },
       dataSourceFactory: async (options) => {
-        const dataSource = await new DataSource(options as DataSourceOptions).initialize();
+        const dataSource = await connecting(() => new DataSource(options as DataSourceOptions).initialize());
         const applied = await migrateWithLock(dataSource);
         if (applied.length) logger.log(`applied migrations: ${applied.join(', ')}`);
         return dataSource;
