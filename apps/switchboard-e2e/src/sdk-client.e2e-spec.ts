@@ -1,6 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { BadRequestError, NoInstanceError, RetriesExhaustedError, SwitchboardClient, SwitchboardLogger } from '@switchboard/client';
+import { BadRequestError, NoInstanceError, RetriesExhaustedError, StreamCutError, SwitchboardClient, SwitchboardLogger } from '@switchboard/client';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
 import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
 import { REGISTRY_TOKEN, RunningApp, startApp, stopApp } from './support/system.util';
@@ -279,6 +279,23 @@ describe('SDK client (@switchboard/client) against registry-api and real backend
         contents.push(text);
       }
       expect(contents).toEqual(Array(6).fill('one two three one'));
+    });
+
+    it('a stream cut after its first event is not retried: the events so far, then StreamCutError', async () => {
+      const cut = await mockInProcess('cut-1', ['cut-model']);
+      await waitFor(() => client.instances('cut-model').length === 1, 10_000, 'cut-model routable');
+      cut.setFaults({ cutAfterChunks: 2 });
+      const stream = await client.request<{ choices: { delta: { content?: string } }[] }>('cut-model', '/v1/chat/completions', chat('cut-model', 'one two three', { stream: true }), {
+        stream: true,
+        maxRetries: 3,
+      });
+      const received: unknown[] = [];
+      const error = await (async () => {
+        for await (const event of stream) received.push(event);
+      })().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(StreamCutError);
+      expect(received.length).toBeGreaterThanOrEqual(1);
+      expect(cut.stats().requests).toBe(1);
     });
 
     it('getAll ranks measured instances by latency; instances() shows the public view', async () => {

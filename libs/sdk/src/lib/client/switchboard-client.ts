@@ -277,7 +277,7 @@ export class SwitchboardClient {
         this.balancer.succeeded(instance.serviceId, performance.now() - started);
         clearTimeout(timer);
         handedOver = true;
-        return { ok: true, value: this.events<T>(instance, chunks, first, () => res.body.destroy(), () => signal?.removeEventListener('abort', onAbort)) };
+        return { ok: true, value: this.events<T>(instance, chunks, first, signal, () => res.body.destroy(), () => signal?.removeEventListener('abort', onAbort)) };
       }
       const text = await res.body.text();
       this.balancer.succeeded(instance.serviceId, performance.now() - started);
@@ -303,6 +303,7 @@ export class SwitchboardClient {
     instance: RoutedInstance,
     chunks: AsyncIterator<Buffer>,
     first: IteratorResult<Buffer>,
+    signal: AbortSignal | undefined,
     destroy: () => void,
     release: () => void,
   ): AsyncGenerator<T> {
@@ -326,6 +327,8 @@ export class SwitchboardClient {
         try {
           next = await chunks.next();
         } catch (error) {
+          // The caller's own abort is no fault of the instance.
+          if (signal?.aborted) throw signal.reason;
           this.balancer.failed(instance.serviceId);
           throw new StreamCutError(instance.serviceId, error);
         }
