@@ -164,21 +164,10 @@ async function main() {
     await timed(direct, 300, []);
     await timed(viaClient, 300, []);
 
+    // Latency first, every repeat, then the pick loops: their millions of short-lived objects would
+    // otherwise leave GC work that lands on whichever requests follow (seen as a p99 gap).
     const rows = [];
     for (let r = 0; r < REPEAT; r++) {
-      const pickNs = {};
-      for (const [label, target] of [
-        ['3', MODEL],
-        ['100', WIDE],
-      ]) {
-        for (let i = 0; i < 10_000; i++) client.pickInstance(target);
-        let t = process.hrtime.bigint();
-        for (let i = 0; i < PICKS; i++) client.pickInstance(target);
-        pickNs[`pick${label}`] = Number(process.hrtime.bigint() - t) / PICKS;
-        t = process.hrtime.bigint();
-        for (let i = 0; i < PICKS; i++) client.getAll(target, 3);
-        pickNs[`getAll${label}`] = Number(process.hrtime.bigint() - t) / PICKS;
-      }
       const d = [];
       const c = [];
       // Interleaved blocks: drift of the machine (other load) hits both paths alike.
@@ -186,20 +175,27 @@ async function main() {
         await timed(direct, BLOCK, d);
         await timed(viaClient, BLOCK, c);
       }
-      const row = {
-        ...pickNs,
-        directMedian: percentile(d, 50),
-        clientMedian: percentile(c, 50),
-        directP99: percentile(d, 99),
-        clientP99: percentile(c, 99),
-      };
+      const row = { directMedian: percentile(d, 50), clientMedian: percentile(c, 50), directP99: percentile(d, 99), clientP99: percentile(c, 99) };
       row.addedMedianUs = (row.clientMedian - row.directMedian) * 1000;
       row.addedP99Us = (row.clientP99 - row.directP99) * 1000;
       rows.push(row);
-      log(
-        `run ${r + 1}: pick ${row.pick3.toFixed(0)} ns (3) / ${row.pick100.toFixed(0)} ns (100), getAll ${row.getAll3.toFixed(0)} ns / ${row.getAll100.toFixed(0)} ns; ` +
-          `direct ${row.directMedian.toFixed(3)} ms, client ${row.clientMedian.toFixed(3)} ms (median), added ${row.addedMedianUs.toFixed(0)} µs`,
-      );
+      log(`latency run ${r + 1}: direct ${row.directMedian.toFixed(3)} ms, client ${row.clientMedian.toFixed(3)} ms (median), added ${row.addedMedianUs.toFixed(0)} µs; p99 added ${row.addedP99Us.toFixed(0)} µs`);
+    }
+    for (let r = 0; r < REPEAT; r++) {
+      const row = rows[r];
+      for (const [label, target] of [
+        ['3', MODEL],
+        ['100', WIDE],
+      ]) {
+        for (let i = 0; i < 10_000; i++) client.pickInstance(target);
+        let t = process.hrtime.bigint();
+        for (let i = 0; i < PICKS; i++) client.pickInstance(target);
+        row[`pick${label}`] = Number(process.hrtime.bigint() - t) / PICKS;
+        t = process.hrtime.bigint();
+        for (let i = 0; i < PICKS; i++) client.getAll(target, 3);
+        row[`getAll${label}`] = Number(process.hrtime.bigint() - t) / PICKS;
+      }
+      log(`pick run ${r + 1}: pick ${row.pick3.toFixed(0)} ns (3) / ${row.pick100.toFixed(0)} ns (100), getAll ${row.getAll3.toFixed(0)} ns / ${row.getAll100.toFixed(0)} ns`);
     }
     const col = (k) => stats(rows.map((r) => r[k]));
     console.log(`\nSDK client (dist/libs/sdk), ${os.cpus().length} cores, ${REPEAT} runs, median (min–max); ${PICKS} calls per pick figure, ${REQUESTS} sequential requests per path per run\n`);

@@ -86,6 +86,15 @@ export class ClientBalancer {
   pick<T extends Balanceable>(candidates: readonly T[]): T | undefined {
     if (candidates.length <= 1) return candidates[0];
     const now = this.now();
+    // The usual case, without allocating: every candidate healthy and none benched.
+    let usual = true;
+    for (const c of candidates) {
+      if (c.status !== 'healthy' || this.isEjected(c.serviceId, now)) {
+        usual = false;
+        break;
+      }
+    }
+    if (usual) return this.p2c(candidates);
     const live: T[] = [];
     const healthy: T[] = [];
     for (const c of candidates) {
@@ -99,7 +108,10 @@ export class ClientBalancer {
       for (const c of candidates) if (this.statsOf(c.serviceId).ejectedUntil < this.statsOf(best.serviceId).ejectedUntil) best = c;
       return best;
     }
-    const pool = healthy.length ? healthy : live;
+    return this.p2c(healthy.length ? healthy : live);
+  }
+
+  private p2c<T extends Balanceable>(pool: readonly T[]): T {
     if (pool.length === 1) return pool[0];
     const a = Math.floor(this.random() * pool.length);
     let b = Math.floor(this.random() * (pool.length - 1));

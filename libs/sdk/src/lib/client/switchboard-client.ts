@@ -114,10 +114,9 @@ export class SwitchboardClient {
     return this.balancer.best(this.lookup(target).routable, n).map((i) => this.view(i));
   }
 
-  /** @internal One balancer choice (what each attempt does); undefined when nothing is routable. For the bench. */
-  pickInstance(target: string): SwitchboardInstance | undefined {
-    const chosen = this.balancer.pick(this.lookup(target).routable);
-    return chosen && this.view(chosen);
+  /** @internal One balancer choice, as each attempt makes it (lookup and p2c): the chosen serviceId. For the bench. */
+  pickInstance(target: string): string | undefined {
+    return this.balancer.pick(this.lookup(target).routable)?.serviceId;
   }
 
   /**
