@@ -8,6 +8,16 @@ export interface MockBackendAppConfig {
   tokensPerSecond: number;
   completionTokens: number;
   name: string | undefined;
+  /** Set when `SERVICE_REGISTRY_URL` is: the backend registers itself through @switchboard/client. */
+  registration?: MockRegistrationConfig;
+}
+
+/** What the SDK does not read itself (it reads the registry guide's variables: token, VM_IP, environment, …). */
+export interface MockRegistrationConfig {
+  serviceName: string;
+  serviceId: string | undefined;
+  heartbeatIntervalMs: number | undefined;
+  drainDeadlineMs: number;
 }
 
 /** Names the variable at fault; main exits 78 (EX_CONFIG) on it. */
@@ -46,5 +56,17 @@ export function loadMockBackendConfig(env: Env): MockBackendAppConfig {
     tokensPerSecond: number(env, 'MOCK_TOKENS_PER_SECOND', MOCK_BACKEND_DEFAULTS.tokensPerSecond, { max: 1_000_000 }),
     completionTokens: number(env, 'MOCK_COMPLETION_TOKENS', MOCK_BACKEND_DEFAULTS.completionTokens, { integer: true, max: 1_000_000 }),
     name,
+    registration: read(env, 'SERVICE_REGISTRY_URL') === undefined ? undefined : registrationConfig(env),
   };
+}
+
+function registrationConfig(env: Env): MockRegistrationConfig {
+  const token = /^[A-Za-z0-9_-]{1,128}$/;
+  const serviceName = read(env, 'SERVICE_NAME') ?? 'mock-llm-backend';
+  if (!token.test(serviceName)) throw new MockBackendConfigError(`SERVICE_NAME must be 1-128 letters, digits, "_" or "-", got ${JSON.stringify(serviceName)}`);
+  const serviceId = read(env, 'SERVICE_ID');
+  if (serviceId !== undefined && !token.test(serviceId)) throw new MockBackendConfigError(`SERVICE_ID must be 1-128 letters, digits, "_" or "-", got ${JSON.stringify(serviceId)}`);
+  const heartbeat = read(env, 'HEARTBEAT_INTERVAL_MS') === undefined ? undefined : number(env, 'HEARTBEAT_INTERVAL_MS', 0, { integer: true, max: 3_600_000 });
+  if (heartbeat === 0) throw new MockBackendConfigError('HEARTBEAT_INTERVAL_MS must be an integer in 1..3600000, got "0"');
+  return { serviceName, serviceId, heartbeatIntervalMs: heartbeat, drainDeadlineMs: number(env, 'DRAIN_DEADLINE_MS', 30_000, { integer: true, max: 3_600_000 }) };
 }

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 export interface MockBackendOptions {
   /** 0 picks a free port. */
   port?: number;
@@ -12,6 +14,8 @@ export interface MockBackendOptions {
   completionTokens?: number;
   /** Echoed in the `x-mock-backend` header and `system_fingerprint`; default `mock-<port>`. */
   name?: string;
+  /** Sees each request (`/_mock/*` excluded) before it is handled, e.g. a request-counting middleware. */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface ResolvedMockBackendOptions {
@@ -22,6 +26,7 @@ export interface ResolvedMockBackendOptions {
   tokensPerSecond: number;
   completionTokens: number;
   name: string | undefined;
+  onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
 
 export const MOCK_BACKEND_DEFAULTS = {
@@ -57,6 +62,7 @@ export function resolveMockBackendOptions(options: MockBackendOptions): Resolved
     tokensPerSecond: nonNegative('tokensPerSecond', options.tokensPerSecond ?? MOCK_BACKEND_DEFAULTS.tokensPerSecond),
     completionTokens: nonNegativeInteger('completionTokens', options.completionTokens ?? MOCK_BACKEND_DEFAULTS.completionTokens),
     name,
+    onRequest: options.onRequest,
   };
 }
 

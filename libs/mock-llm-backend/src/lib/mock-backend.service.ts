@@ -170,6 +170,7 @@ class MockBackendServer implements MockBackend {
     this.inflight++;
     this.byPath.set(path, (this.byPath.get(path) ?? 0) + 1);
     res.on('close', this.onResponseClose);
+    this.config.onRequest?.(req, res);
   }
 
   // One listener shared by every response (`this` inside is the response), not a closure each.

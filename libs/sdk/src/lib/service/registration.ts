@@ -124,11 +124,13 @@ export interface DrainResult {
   /** Requests still in flight when the instance was deregistered (0 unless the deadline ran out). */
   inflightLeft: number;
   tookMs: number;
+  /** False when registry-api could not be told (unreachable): the instance then expires by its heartbeat TTL. */
+  deregistered: boolean;
 }
 
 export interface SignalOptions extends DrainOptions {
-  /** Called with the exit code after the drain (0) or on a second signal (1). Default `process.exit`. */
-  exit?: (code: number) => void;
+  /** Called with the exit code after the drain (0, with its result) or on a second signal (1). Default `process.exit`. */
+  exit?: (code: number, result?: DrainResult) => void;
   signals?: NodeJS.Signals[];
 }
 
@@ -315,7 +317,7 @@ class Registration implements ServiceRegistration {
       received = true;
       this.logger.log(`${signal}: draining ${this.serviceId}`);
       this.drain(options).then(
-        () => exit(0),
+        (result) => exit(0, result),
         (error: Error) => {
           this.logger.error(`drain of ${this.serviceId} failed: ${error.message}`);
           exit(1);
@@ -329,12 +331,17 @@ class Registration implements ServiceRegistration {
   }
 
   async close(options: { deregister?: boolean } = {}): Promise<void> {
-    if (this.state === 'closed') return;
-    const deregister = options.deregister ?? true;
+    await this.shutdown(options.deregister ?? true);
+  }
+
+  /** Stops timers and retries, deregisters when asked (and registered), closes the SDK's NATS. True when not left in the registry. */
+  private async shutdown(deregister: boolean): Promise<boolean> {
+    if (this.state === 'closed') return !this.registered;
     this.state = 'closed';
     this.shutdownTimers();
-    if (deregister && this.registered) await this.deregister();
+    const gone = deregister && this.registered ? await this.deregister() : !this.registered;
     await this.closeNats();
+    return gone;
   }
 
   // --- registration ---------------------------------------------------------------------------
@@ -390,16 +397,20 @@ class Registration implements ServiceRegistration {
     this.registerWithRetry(true).catch((error: Error) => this.throttled('reregister', `could not register ${this.serviceId} again: ${error.message}`));
   }
 
-  private async deregister(): Promise<void> {
+  /** True when the registry no longer has the instance. */
+  private async deregister(): Promise<boolean> {
     try {
-      const res = await this.call('DELETE', `${REGISTRY}/services/${encodeURIComponent(this.serviceId)}`);
+      const res = await this.call('DELETE', `${REGISTRY}/services/${encodeURIComponent(this.serviceId)}`, undefined, false);
       if (res.status === 404 || (res.status >= 200 && res.status < 300)) {
         this.registered = false;
         this.logger.log(`deregistered ${this.serviceId}`);
-      } else this.logger.warn(`could not deregister ${this.serviceId}: HTTP ${res.status}`);
+        return true;
+      }
+      this.logger.warn(`could not deregister ${this.serviceId}: HTTP ${res.status}`);
     } catch (error) {
       this.logger.warn(`could not deregister ${this.serviceId}: ${(error as Error).message}`);
     }
+    return false;
   }
 
   // --- heartbeats -----------------------------------------------------------------------------
@@ -479,7 +490,7 @@ class Registration implements ServiceRegistration {
     const deadlineMs = positive('deadlineMs', options.deadlineMs, DEFAULT_DRAIN_DEADLINE_MS, 0);
     const deadline = started + deadlineMs;
     const propagationMs = Math.min(deadlineMs, positive('propagationMs', options.propagationMs, DEFAULT_DRAIN_PROPAGATION_MS, 0));
-    if (this.state === 'closed') return { inflightLeft: this.load.inflight, tookMs: 0 };
+    if (this.state === 'closed') return { inflightLeft: this.load.inflight, tookMs: 0, deregistered: !this.registered };
     this.state = 'draining'; // a 404 no longer registers again; a registration under way gives up
     if (this.registered) {
       // Routers stop sending new requests when they see `draining` (not routable); heartbeats go on meanwhile.
@@ -489,8 +500,8 @@ class Registration implements ServiceRegistration {
     while (this.load.inflight > 0 && Date.now() < deadline) await delay(20);
     const inflightLeft = this.load.inflight;
     if (inflightLeft) this.logger.warn(`drain deadline of ${this.serviceId} reached with ${inflightLeft} request(s) in flight`);
-    await this.close({ deregister: true });
-    return { inflightLeft, tookMs: Date.now() - started };
+    const deregistered = await this.shutdown(true);
+    return { inflightLeft, tookMs: Date.now() - started, deregistered };
   }
 
   private async setDraining(deadline: number): Promise<void> {
@@ -512,7 +523,8 @@ class Registration implements ServiceRegistration {
 
   // --- plumbing -------------------------------------------------------------------------------
 
-  private async call(method: string, path: string, body?: unknown): Promise<{ status: number; body?: Record<string, unknown>; retryAfterMs: number }> {
+  /** One registry-api call; `abortable` ones (retries, heartbeats) end when the registration is closed. */
+  private async call(method: string, path: string, body?: unknown, abortable = true): Promise<{ status: number; body?: Record<string, unknown>; retryAfterMs: number }> {
     const headers: Record<string, string> = {};
     // No content-type without a body: Fastify refuses an empty JSON body (400), and DELETE has none.
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -521,7 +533,7 @@ class Registration implements ServiceRegistration {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.any([AbortSignal.timeout(HTTP_TIMEOUT_MS), this.stop.signal]),
+      signal: abortable ? AbortSignal.any([AbortSignal.timeout(HTTP_TIMEOUT_MS), this.stop.signal]) : AbortSignal.timeout(HTTP_TIMEOUT_MS),
     });
     const text = await res.text().catch(() => '');
     let parsed: Record<string, unknown> | undefined;
