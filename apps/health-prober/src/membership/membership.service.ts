@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { register, ServiceRegistration } from '@switchboard/client';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
 import { RoutingTable } from '@switchboard/routing-table';
@@ -41,7 +42,8 @@ function internalUrlOf(host: string, port: number): string {
 
 /**
  * Prober replicas find each other through the registry itself: each registers as an instance of
- * `health-prober` and heartbeats on NATS. The live members are those whose heartbeat the table saw
+ * `health-prober` through @switchboard/client (which heartbeats on the prober's own NATS connection,
+ * over REST while NATS is down, and registers again when the registry lost it). The live members are those whose heartbeat the table saw
  * within three intervals; each instance belongs to exactly one of them by rendezvous hashing, so
  * when a replica dies its share (and only its share) moves to the others.
  */
@@ -52,7 +54,7 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
   private heartbeat?: NodeJS.Timeout;
   private refresh?: NodeJS.Timeout;
   private current: string[];
-  private registered = false;
+  private registration?: ServiceRegistration;
   /** Changes whenever the member set does; cached ownership is valid for one version. */
   version = 0;
 
@@ -68,22 +70,59 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    this.refresh = setInterval(() => this.recompute(), Math.max(100, this.config.MEMBER_HEARTBEAT_INTERVAL_MS / 2));
+    this.metrics.members.set(this.current.length);
+    if (this.config.SELF_REGISTER) {
+      try {
+        // Not waited for: the prober checks instances while registry-api is still unreachable.
+        this.registration = await register(this.registrationOptions());
+        this.registration.ready.then(
+          () => this.retirePredecessors(this.config.ADVERTISE_HOST, this.config.PORT || 3014).catch((error: Error) => this.logger.warn(`could not remove predecessors: ${error.message}`)),
+          (error: Error) => this.logger.warn(`self-registration refused: ${error.message}`),
+        );
+        return;
+      } catch (error) {
+        this.logger.warn(`self-registration refused: ${(error as Error).message}`);
+      }
+    }
+    // Not in the registry (SELF_REGISTER=false, or refused), yet a member for the replicas that share this NATS: heartbeats alone.
     const beat = () => this.nats.publish(this.subjects.heartbeat(this.config.PROBER_ENVIRONMENT, PROBER_SERVICE_NAME, this.selfId), {});
     this.heartbeat = setInterval(beat, this.config.MEMBER_HEARTBEAT_INTERVAL_MS);
-    this.refresh = setInterval(() => this.recompute(), Math.max(100, this.config.MEMBER_HEARTBEAT_INTERVAL_MS / 2));
-    if (this.config.SELF_REGISTER) void this.registerSelf();
-    this.metrics.members.set(this.current.length);
     beat();
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.refresh);
-    if (this.registered) {
-      // Leave at once, so the others take over our share without waiting for our silence.
-      const res = await this.registry('DELETE', `/api/v2/services/registry/services/${this.selfId}`).catch((error: Error) => error);
-      if (res instanceof Error || !res.ok) this.logger.warn(`could not deregister ${this.selfId}: ${res instanceof Error ? res.message : `HTTP ${res.status}`}`);
-    }
+    // Leave at once (deregister), so the others take over our share without waiting for our silence.
+    await this.registration?.close({ deregister: true });
+  }
+
+  private registrationOptions(): Parameters<typeof register>[0] {
+    const host = this.config.ADVERTISE_HOST;
+    return {
+      serviceName: PROBER_SERVICE_NAME,
+      serviceId: this.selfId,
+      vmIp: host,
+      internalPort: this.config.PORT || 3014,
+      externalDomain: host,
+      version: '0.1.0',
+      deploymentId: PROBER_SERVICE_NAME,
+      environment: this.config.PROBER_ENVIRONMENT,
+      region: 'local',
+      capabilities: ['health-prober'],
+      healthCheck: { heartbeatTtlMs: Math.max(1000, DEAD_AFTER_INTERVALS * this.config.MEMBER_HEARTBEAT_INTERVAL_MS) },
+      registryUrl: this.config.REGISTRY_URL,
+      registryToken: this.config.REGISTRY_TOKEN,
+      subjectPrefix: this.subjects.prefix,
+      // Membership: a replica silent for three intervals is dead.
+      heartbeatIntervalMs: this.config.MEMBER_HEARTBEAT_INTERVAL_MS,
+      waitForRegistration: false,
+      // The prober's own connection: its NATS identity may publish heartbeats of health-prober only.
+      nats: this.nats,
+      logger: this.logger,
+      env: {},
+    };
   }
 
   members(): readonly string[] {
@@ -122,39 +161,6 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private async registerSelf(): Promise<void> {
-    const host = this.config.ADVERTISE_HOST;
-    const body = {
-      serviceName: PROBER_SERVICE_NAME,
-      serviceId: this.selfId,
-      vmIp: host,
-      internalPort: this.config.PORT || 3014,
-      externalDomain: host,
-      version: '0.1.0',
-      deploymentId: PROBER_SERVICE_NAME,
-      environment: this.config.PROBER_ENVIRONMENT,
-      region: 'local',
-      capabilities: ['health-prober'],
-      healthCheck: { heartbeatTtlMs: Math.max(1000, DEAD_AFTER_INTERVALS * this.config.MEMBER_HEARTBEAT_INTERVAL_MS) },
-    };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.registry('POST', '/api/v2/services/registry/register', body);
-        if (res.ok) {
-          this.registered = true;
-          this.logger.log(`registered as ${this.selfId}`);
-          await this.retirePredecessors(host, body.internalPort);
-          return;
-        }
-        this.logger.warn(`self-registration refused: HTTP ${res.status} ${await res.text()}`);
-        return;
-      } catch (error) {
-        if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`registry-api not reachable for self-registration (attempt ${attempt}): ${(error as Error).message}`);
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
-      }
-    }
-  }
-
   /**
    * Earlier versions gave each start a random id (`health-prober-<host>-<6 hex>`); those left behind on
    * this host and port stay healthy because this replica answers their checks. Remove them once.
@@ -170,13 +176,8 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
     }
   }
 
-  private registry(method: string, path: string, body?: unknown): Promise<Response> {
-    return fetch(`${this.config.REGISTRY_URL}${path}`, {
-      method,
-      // No content-type without a body: Fastify refuses an empty JSON body (400), and the DELETE that deregisters has none.
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-registry-token': this.config.REGISTRY_TOKEN },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
+  private registry(method: string, path: string): Promise<Response> {
+    // No content-type without a body: Fastify refuses an empty JSON body (400).
+    return fetch(`${this.config.REGISTRY_URL}${path}`, { method, headers: { 'x-registry-token': this.config.REGISTRY_TOKEN }, signal: AbortSignal.timeout(5000) });
   }
 }
