@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register, RegisterOptions, RegistrationError, ServiceRegistration } from '@switchboard/client';
-import { createTestEnvironment, freePort, TestEnvironment, waitFor } from '@switchboard/testing';
+import { createTestEnvironment, freePort, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
 import { REGISTRY_TOKEN, RunningApp, startApp, stopApp } from './support/system.util';
 
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -113,6 +113,25 @@ describe('@switchboard/client service side (registry-api, NATS, PostgreSQL)', ()
     expect(load.averageLatency).toBeGreaterThan(10); // ten of the twelve took 20 ms
     expect(load.inflight).toBe(0);
     expect(service.heartbeatTransport).toBe('nats');
+  });
+
+  it('heartbeats over REST while its NATS is down, so the instance and its load stay current', async () => {
+    const env = await newEnv('sdkrest');
+    const registry = await startRegistry(env);
+    const app = await startService();
+    // The service's own NATS (registry-api does not listen there): only the REST fallback can carry its load.
+    const nats = await PrivateNatsServer.start();
+    try {
+      const service = await track(register(options(env, registry.url, app.port, { natsUrl: nats.url, verifyIntervalMs: 600_000 })));
+      app.wrap(service);
+      await waitFor(() => service.heartbeatTransport === 'nats', 10_000, 'a first heartbeat over NATS');
+      await nats.stop();
+      await Promise.all(Array.from({ length: 5 }, () => fetch(`http://127.0.0.1:${app.port}/ok`).then((r) => r.text())));
+      await waitFor(async () => (await instance(registry.url, service.serviceId))?.load?.requestsPerMinute === 5, 15_000, 'the load over REST');
+      expect(service.heartbeatTransport).toBe('rest');
+    } finally {
+      await nats.dispose();
+    }
   });
 
   it('retries while registry-api is unreachable and resolves once it answers', async () => {
