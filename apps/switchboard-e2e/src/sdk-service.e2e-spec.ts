@@ -83,7 +83,10 @@ describe('@switchboard/client service side (registry-api, NATS, PostgreSQL)', ()
 
   afterEach(async () => {
     for (const service of services.splice(0)) await service.close({ deregister: false });
-    for (const server of servers.splice(0)) server.closeAllConnections(), server.close();
+    for (const server of servers.splice(0)) {
+      server.closeAllConnections();
+      server.close();
+    }
     for (const app of registries.splice(0)) await stopApp(app);
     for (const env of envs.splice(0)) await env.dispose();
   });
