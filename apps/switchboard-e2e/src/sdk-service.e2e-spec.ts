@@ -141,10 +141,11 @@ describe('@switchboard/client service side (registry-api, NATS, PostgreSQL)', ()
     const env = await newEnv('sdkretry');
     const port = await freePort();
     const app = await startService();
-    let settled = false;
-    const pending = track(register(options(env, `http://127.0.0.1:${port}`, app.port))).finally(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 500));
-    expect(settled).toBe(false); // still retrying: nothing listens yet
+    const warnings: string[] = [];
+    const logger = { log: () => undefined, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+    const pending = track(register(options(env, `http://127.0.0.1:${port}`, app.port, { logger })));
+    // At least one attempt failed (nothing listens yet); registry-api comes up only then.
+    await waitFor(() => warnings.some((w) => w.includes('not reachable to register')), 10_000, 'a failed attempt');
     const registry = await startRegistry(env, port);
     const service = await pending;
     expect(service.registered).toBe(true);
