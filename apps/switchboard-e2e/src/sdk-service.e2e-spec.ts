@@ -102,6 +102,11 @@ describe('@switchboard/client service side (registry-api, NATS, PostgreSQL)', ()
     const registered = await instance(registry.url, service.serviceId);
     expect(registered).toMatchObject({ serviceName: 'sdk-svc', environment: 'development', internalPort: app.port, vmIp: '127.0.0.1', models: ['sdk-model'], healthCheckEndpoint: '/health' });
     expect(service.serviceId).toMatch(new RegExp(`^sdk-svc-.+-${app.port}$`));
+    // Registering the same instance again (a restart) changes nothing in the registry.
+    const again = await register(options(env, registry.url, app.port, { heartbeatTransport: 'rest', verifyIntervalMs: 600_000 }));
+    await again.close({ deregister: false });
+    expect(again.serviceId).toBe(service.serviceId);
+    expect((await instance(registry.url, service.serviceId)).revision).toBe(registered.revision);
 
     const base = `http://127.0.0.1:${app.port}`;
     await Promise.all(Array.from({ length: 10 }, () => fetch(`${base}/ok`).then((r) => r.text())));

@@ -282,6 +282,9 @@ class Registration implements ServiceRegistration {
     this.heartbeatIntervalMs = positive('heartbeatIntervalMs', options.heartbeatIntervalMs, Math.max(100, Math.floor(ttl / 3)), 10);
     this.verifyIntervalMs = positive('verifyIntervalMs', options.verifyIntervalMs, DEFAULT_VERIFY_INTERVAL_MS, 10);
     this.subject = new SubjectSpace(connection.subjectPrefix ?? '').heartbeat(this.environment, this.serviceName, this.serviceId);
+    if (this.environment === 'production' && options.vmIp === undefined && read(env, 'VM_IP') === undefined) {
+      this.logger.warn(`${this.serviceId} registers at 127.0.0.1 in production: set VM_IP (or vmIp) to the address routers reach it at`);
+    }
     this.load = options.loadMeter ?? new LoadMeter({ ignorePaths: [this.body.healthCheckEndpoint] });
     this.middleware = loadMiddleware(this.load);
 
