@@ -34,9 +34,10 @@ const packageName = (path) => (path.startsWith('@') ? path.split('/').slice(0, 2
 const externals = (shims, self) => ({
   name: 'switchboard-externals',
   setup(b) {
+    // The Nest entry reuses the main bundle instead of carrying a second copy of the SDK.
+    b.onResolve({ filter: /^\.\.\/index$/ }, (args) => (self && args.importer.endsWith(join('src', 'nest', 'index.ts')) ? { path: './index.js', external: true } : undefined));
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path.startsWith('node:')) return { external: true };
-      if (self && args.path === '@switchboard/client') return { path: './index.js', external: true };
       if (args.path.startsWith('@switchboard/')) return undefined;
       const name = packageName(args.path);
       if (shims[name]) return { path: shims[name] };
@@ -90,10 +91,12 @@ for (const file of walk(emitted)) {
   if (internal) throw new Error(`${relative(emitted, file)}: its public types import ${internal[1]}, which is not published; declare the type in libs/sdk`);
   const target = join(OUT, relative(emitted, file));
   mkdirSync(dirname(target), { recursive: true });
-  writeFileSync(target, text.replace(/from ['"]@switchboard\/client['"]/g, "from './index'"));
+  writeFileSync(target, text);
 }
 rmSync(join(OUT, 'types'), { recursive: true, force: true });
 writeFileSync(join(OUT, 'nest.d.ts'), "export * from './nest/index';\n");
+// The declarations must stand alone (a stripped @internal type still named by a public one would not).
+execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--types', 'node', join(OUT, 'index.d.ts'), join(OUT, 'nest.d.ts')], { stdio: 'inherit' });
 
 cpSync(join(SDK, 'README.md'), join(OUT, 'README.md'));
 writeFileSync(

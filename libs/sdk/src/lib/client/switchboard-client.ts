@@ -29,7 +29,7 @@ class AttemptTimeout extends Error {
 type Failure = Omit<RequestAttempt, 'durationMs' | 'serviceId' | 'url'>;
 type AttemptOutcome<T> = { ok: true; value: T } | { ok: false; failure: Failure };
 
-/** @internal Test and bench hooks; not part of the public API. */
+/** Test and bench hooks (seeded randomness); callers need none of them. */
 export interface ClientInternals {
   random?: () => number;
 }
