@@ -6,7 +6,7 @@ import type { NatsClient } from '@switchboard/messaging';
 import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
 import { BadRequestError, NoInstanceError, RequestAttempt, RetriesExhaustedError, StreamCutError, SwitchboardError } from '../errors';
 import { connectNats, resolveConnection, SwitchboardLogger } from '../options';
-import { backoffMs, BackoffPolicy, parseRetryAfter, sleep } from './backoff';
+import { backoffMs, BackoffPolicy, parseRetryAfter, sleep } from '../backoff';
 import { ClientBalancer } from './balancer';
 import { DONE, SseParser } from './sse';
 import type { ParallelOptions, ParallelResult, RequestOptions, SwitchboardClientOptions, SwitchboardInstance } from './types';

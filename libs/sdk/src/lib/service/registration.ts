@@ -5,6 +5,7 @@ import { connectNats, resolveConnection, SwitchboardConnectionOptions, Switchboa
 import { LoadMeter, ServiceLoad } from './load-meter';
 import { loadMiddleware, LoadMiddleware } from './middleware';
 import { RegistrationError } from './registration-error';
+import { backoffMs, parseRetryAfter } from '../backoff';
 
 const REGISTRY = '/api/v2/services/registry';
 /** registry-api's and health-prober's default heartbeat TTL (HEARTBEAT_TTL_MS). */
@@ -210,10 +211,7 @@ function positive(name: string, value: number | undefined, fallback: number, min
 
 /** @internal Delay before retry `attempt` (1-based): exponential, capped, drawn in [½, 1] of it. */
 export function backoffDelay(attempt: number, retry: RetryOptions = {}, random: () => number = Math.random): number {
-  const initial = retry.initialDelayMs ?? 250;
-  const max = retry.maxDelayMs ?? 10_000;
-  const ceiling = Math.min(max, initial * 2 ** Math.min(30, attempt - 1));
-  return ceiling / 2 + (ceiling / 2) * random();
+  return backoffMs(attempt, { baseMs: retry.initialDelayMs ?? 250, maxMs: retry.maxDelayMs ?? 10_000 }, random);
 }
 
 /**
@@ -546,8 +544,9 @@ class Registration implements ServiceRegistration {
     } catch {
       parsed = undefined; // not JSON (a proxy's error page): the status says enough
     }
-    const retryAfter = Number(res.headers.get('retry-after'));
-    return { status: res.status, body: parsed, retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(60_000, retryAfter * 1000) : 0 };
+    // Seconds or an HTTP date, as the client reads it.
+    const retryAfter = parseRetryAfter(res.headers.get('retry-after') ?? undefined) ?? 0;
+    return { status: res.status, body: parsed, retryAfterMs: Math.min(60_000, retryAfter) };
   }
 
   private every(ms: number, task: () => Promise<void>): void {
