@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMockBackend, MockBackend } from '@switchboard/mock-llm-backend';
 import { freePort, waitFor } from '@switchboard/testing';
 import { REGISTRY_TOKEN, System } from './support/system.util';
@@ -211,6 +214,28 @@ describe('admin-cli and the registration scripts follow the model registration w
     expect(result.stderr).toContain(`[ERROR] ✗ Deployment is not healthy: ${down} is not healthy (GET /health: ECONNREFUSED; GET /v1/models: ECONNREFUSED)`);
     expect(result.stderr).toContain('--force');
     expect(await listJson('--model-name', 'falcon-7b')).toEqual([]);
+  });
+
+  it('register-model.sh asks Kubernetes when a cluster answers: ready replicas register, none refuse', async () => {
+    // A stand-in kubectl: the cluster answers, and the deployment has READY of 2 replicas ready.
+    const dir = mkdtempSync(join(tmpdir(), 'sb-kubectl-'));
+    const kubectl = join(dir, 'kubectl');
+    writeFileSync(kubectl, '#!/usr/bin/env bash\nif [[ "$1 $2" == "get namespace" ]]; then exit 0; fi\nif [[ "$1 $2 $3" == "get deployment qwen-7b-development" ]]; then printf "%s/2" "$READY"; exit 0; fi\nexit 1\n');
+    chmodSync(kubectl, 0o755);
+    try {
+      const notReady = await run('scripts/vllm/register-model.sh', ['qwen-7b', 'development'], { ...env, KUBECTL: kubectl, READY: '' });
+      expect(notReady.code).toBe(1);
+      expect(notReady.stderr).toContain('[ERROR] ✗ Deployment is not healthy: deployment qwen-7b-development in namespace system has 0/2 replicas ready');
+      expect(await listJson('--model-name', 'qwen-7b')).toEqual([]);
+
+      const ready = await run('scripts/vllm/register-model.sh', ['qwen-7b', 'development'], { ...env, KUBECTL: kubectl, READY: '2' });
+      expect(ready.code).toBe(0);
+      expect(ready.stdout).toContain('[INFO]   Endpoint: qwen-7b-development.system.svc.cluster.local:8000\n');
+      expect(ready.stdout).toContain('[INFO] ✓ Deployment is healthy (2/2 replicas ready)\n');
+      expect(await listJson('--model-name', 'qwen-7b')).toEqual([expect.objectContaining({ endpoint: 'qwen-7b-development.system.svc.cluster.local:8000' })]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('register-service.sh registers an instance from the registry guide\'s variables', async () => {
