@@ -260,6 +260,38 @@ describe('admin-cli and the registration scripts follow the model registration w
     expect(JSON.parse(got.stdout)).toMatchObject({ serviceName: 'mech-llms', environment: 'production' });
   });
 
+  it('services get, discover, heartbeat, status, list and delete follow the registry guide; health-checks needs the admin token', async () => {
+    const json = async (...args: string[]) => {
+      const result = await cli('services', ...args, '--format', 'json');
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      return JSON.parse(result.stdout);
+    };
+    const id = 'guide-svc-1';
+    const registered = await json('register', '--service-name', 'guide-svc', '--service-id', id, '--vm-ip', '127.0.0.1', '--internal-port', String(backend.port), '--external-domain', 'guide.example.com', '--version', '1.2.0', '--deployment-id', 'manual-registration', '--environment', 'staging', '--region', 'nyc1');
+    expect(registered).toMatchObject({ created: true, service: { serviceId: id } });
+
+    expect(await json('discover', 'guide-svc', '--environment', 'staging')).toMatchObject({ serviceId: id, status: 'healthy' });
+    expect(await json('heartbeat', id, '--requests-per-minute', '45', '--average-latency', '250', '--error-rate', '0.01')).toMatchObject({ serviceId: id, lastSeen: expect.any(String) });
+    expect(await json('status', id, '--status', 'degraded', '--reason', 'e2e')).toMatchObject({ changed: true, service: { status: 'degraded' } });
+    expect(await json('list', '--service-name', 'guide-svc', '--status', 'degraded')).toEqual([expect.objectContaining({ serviceId: id })]);
+
+    const table = await cli('services', 'list', '--environment', 'staging');
+    expect(table.stdout.split('\n')[0]).toBe('Found 1 service instance(s)');
+
+    expect(await json('delete', id)).toMatchObject({ serviceId: id, revision: expect.any(Number) });
+    const gone = await cli('services', 'get', id);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(`admin-cli: service instance not found in registry: ${id}\n`);
+
+    const noAdmin = await cli('health-checks');
+    expect(noAdmin.code).toBe(2);
+    expect(noAdmin.stderr).toContain('set SWITCHBOARD_ADMIN_TOKEN');
+    // No health-prober runs in this system: the registry says so, and that is the registry failing to serve (2).
+    const noProber = await run(process.execPath, [CLI_MAIN, 'health-checks'], { ...env, SWITCHBOARD_ADMIN_TOKEN: 'dev-admin-token' });
+    expect(noProber.code).toBe(2);
+    expect(noProber.stderr).toContain('no health-prober is running');
+  });
+
   it('watch prints the registry events live, one line each', async () => {
     const watcher = spawn(process.execPath, [CLI_MAIN, 'watch', '--environment', 'staging'], {
       env: { ...process.env, ...env, NATS_URL: system.env.natsUrl, SUBJECT_PREFIX: system.env.subjectPrefix },
