@@ -8,19 +8,18 @@
 // removes everything afterwards. Prints a markdown table.
 // Usage: node tools/bench/prober.bench.mjs   (env: BENCH_INSTANCES=10000, BENCH_SAMPLES=100,
 // BENCH_SKIP_BUILD=1, BENCH_CPU_PROFILE=<file.cpuprofile> to profile the prober during phase 1)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
-import pg from 'pg';
 import { Pool, WebSocket } from 'undici';
+import { childGroup, cpuTime, freePort, log, parseMetrics, percentile, rssMb, sumOf, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = {
@@ -53,88 +52,24 @@ const streamName = `${prefix}_REGISTRY`;
 
 // --- small helpers ------------------------------------------------------------------------------
 
-const log = (line) => process.stderr.write(`[bench] ${line}\n`);
-const percentile = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN);
 const fmt = (v, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 const sec = (msValue, digits = 2) => (Number.isFinite(msValue) ? `${(msValue / 1000).toFixed(digits)} s` : 'n/a');
 const verdict = (ok) => (ok ? 'met' : '**missed**');
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-/** user + system CPU of a process in ms: fields 14 and 15 of /proc/<pid>/stat (after the command name). */
-const cpuMs = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-};
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+/** user + system CPU of a process in ms. */
+const cpuMs = (pid) => cpuTime(pid, 1000);
 const selfCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
 
-/** Prometheus text → [{ name, labels, value }] (enough of the format for prom-client's output). */
-function parseMetrics(text) {
-  const out = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m || line.startsWith('#')) continue;
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
-    out.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return out;
-}
-const sumOf = (metrics, name, match = {}) =>
-  metrics.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-
 // --- child processes: every one is registered, so clean-up and interruption reach it ------------
 
-const children = [];
 let cleaningUp;
-function start(name, args, env) {
-  const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL, SUBJECT_PREFIX: prefix, ...env },
-  });
-  const child = { name, proc, exited: false, output: [] }; // LOG_LEVEL=warn: anything kept is worth a look
-  const keep = (chunk) => {
-    child.output.push(...chunk.toString().split('\n').filter(Boolean));
-    child.output.splice(0, Math.max(0, child.output.length - 60));
-  };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
-  proc.once('error', (error) => keep(Buffer.from(`spawn failed: ${error.message}`)));
-  proc.once('exit', (code, signal) => {
-    child.exited = true;
-    if (!cleaningUp) log(`${name} exited unexpectedly (code ${code}, signal ${signal})`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function stop(child) {
-  if (child.exited || child.proc.exitCode !== null) return;
-  const exited = once(child.proc, 'exit');
-  child.proc.kill('SIGTERM');
-  if (!(await Promise.race([exited.then(() => true), sleep(5000, false)]))) child.proc.kill('SIGKILL');
-}
-
-async function waitFor(what, check, watched, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = watched.find((c) => c.exited);
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}`);
-    if (await check().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
+const group = childGroup({ keepLines: 60, pollMs: 200, quiet: () => Boolean(cleaningUp) });
+const { children, stop, waitFor } = group;
+/** A built app under node; LOG_LEVEL=warn: anything kept of its output is worth a look. */
+const start = (name, args, env) =>
+  group.start(name, process.execPath, args, { NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL, SUBJECT_PREFIX: prefix, ...env });
 
 async function getJson(pool, path) {
   const { statusCode, body } = await pool.request({ path, method: 'GET' });
@@ -481,7 +416,6 @@ async function phaseDetection(registry, prober, fastPorts, nc) {
 let nc;
 function cleanup() {
   cleaningUp ??= (async () => {
-    const step = (what, fn) => Promise.resolve().then(fn).catch((error) => log(`clean-up: ${what} failed: ${error.message}`));
     // The prober first (it deregisters itself from a live registry-api), then registry-api.
     for (const child of [...children].reverse()) {
       await step(`stop ${child.name}`, () => stop(child));
@@ -492,27 +426,16 @@ function cleanup() {
       Promise.all(servers.map((s) => new Promise((resolve) => { s.close(resolve); s.closeAllConnections(); }))));
     await step(`delete stream ${streamName}`, async () => {
       if (!nc) return;
-      const jsm = await nc.jetstreamManager();
-      await jsm.streams.delete(streamName).catch((error) => !/not found/i.test(error.message) && Promise.reject(error));
+      await deleteStream(nc, streamName);
     });
     await step('close NATS', () => nc?.close());
-    await step(`drop database ${dbName}`, async () => {
-      const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).finally(() => admin.end());
-    });
+    await step(`drop database ${dbName}`, () => dropDatabase(PG_ADMIN_URL, dbName));
   })();
   return cleaningUp;
 }
 
 let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    log(`${signal}: cleaning up`);
-    interrupted = true;
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt(cleanup, () => (interrupted = true));
 
 async function main() {
   const wallStarted = performance.now();

@@ -6,7 +6,6 @@
 // BENCH_EVENTS, BENCH_SKIP_BUILD=1)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { freePort, histogramQuantile, log, parseMetrics, percentile, sumOf, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN_JS = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -35,47 +35,7 @@ const streamName = `${prefix}_REGISTRY`;
 
 // --- small helpers ------------------------------------------------------------------------------
 
-const percentile = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN);
 const ms = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
-const log = (line) => process.stderr.write(`[bench] ${line}\n`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Prometheus text → [{ name, labels, value }] (enough of the format for prom-client's output). */
-function parseMetrics(text) {
-  const out = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m || line.startsWith('#')) continue;
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
-    out.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return out;
-}
-const sumOf = (metrics, name, match = {}) =>
-  metrics.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-
-/** histogram_quantile() over the difference of two scrapes, so earlier phases do not leak in. */
-function histogramQuantile(before, after, name, q) {
-  const cumulative = (metrics) => new Map(metrics.filter((s) => s.name === `${name}_bucket`).map((s) => [s.labels.le, s.value]));
-  const [b, a] = [cumulative(before), cumulative(after)];
-  const buckets = [...a].map(([le, v]) => ({ le: le === '+Inf' ? Infinity : Number(le), count: v - (b.get(le) ?? 0) })).sort((x, y) => x.le - y.le);
-  const rank = q * (buckets.at(-1)?.count ?? 0);
-  let [lower, below] = [0, 0];
-  for (const { le, count } of buckets) {
-    if (rank && count >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / Math.max(1, count - below); // like Prometheus
-    [lower, below] = [le, count];
-  }
-  return rank ? lower : NaN;
-}
 
 // --- the system under test ----------------------------------------------------------------------
 
@@ -250,7 +210,6 @@ let db;
 let http;
 function cleanup() {
   cleaningUp ??= (async () => {
-    const step = (what, fn) => Promise.resolve().then(fn).catch((error) => log(`clean-up: ${what} failed: ${error.message}`));
     await step('stop registry-api', async () => {
       if (!child || childExited) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -261,31 +220,16 @@ function cleanup() {
     await step('close bench DB client', () => db?.end());
     await step(`delete stream ${streamName}`, async () => {
       if (!nc) return;
-      const jsm = await nc.jetstreamManager();
-      await jsm.streams.delete(streamName).catch((error) => !/not found/i.test(error.message) && Promise.reject(error));
+      await deleteStream(nc, streamName);
     });
     await step('close NATS', () => nc?.close());
-    await step(`drop database ${dbName}`, async () => {
-      const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await admin.connect();
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
-    });
+    await step(`drop database ${dbName}`, () => dropDatabase(PG_ADMIN_URL, dbName));
   })();
   return cleaningUp;
 }
 
 let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    log(`${signal}: cleaning up`);
-    interrupted = true;
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+onInterrupt(cleanup, () => (interrupted = true));
 
 async function main() {
   const wallStarted = performance.now();

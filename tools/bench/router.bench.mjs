@@ -6,20 +6,19 @@
 // and subject prefixes, and removes them afterwards. Prints a markdown table.
 // Usage: node tools/bench/router.bench.mjs   (env: BENCH_DURATION_S=10, BENCH_TTFT_REQUESTS=200,
 // BENCH_SKIP_BUILD=1; needs `wrk` and `nginx`: apt-get install -y wrk nginx-light)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
-import pg from 'pg';
 import { request } from 'undici';
+import { childGroup, cpuTime, freePort, log, percentile, rssMb, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = {
@@ -45,67 +44,17 @@ const dbName = `sb_rbench_${id}`;
 const apiKey = `sk-bench-${id}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'router-bench-'));
 
-const log = (line) => process.stderr.write(`[bench] ${line}\n`);
-const percentile = (sorted, q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN);
 const fmt = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 const which = (cmd, ...fallbacks) => [...(process.env.PATH ?? '').split(':').map((dir) => path.join(dir, cmd)), ...fallbacks].find((p) => existsSync(p));
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-/** user + system CPU of a process in µs: fields 14 and 15 of /proc/<pid>/stat (after the command name). */
-const cpuUs = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
-};
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
+/** user + system CPU of a process in µs. */
+const cpuUs = (pid) => cpuTime(pid, 1e6);
 const getJson = (url) => request(url).then(async ({ statusCode, body }) => ({ statusCode, json: await body.json().catch(() => undefined) }));
 
 // --- child processes: every one is registered, so clean-up and interruption reach it ------------
 
-const children = [];
 let cleaningUp;
-function start(name, command, args, env = {}) {
-  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const child = { name, proc, exited: false, output: [] };
-  const keep = (chunk) => {
-    child.output.push(...chunk.toString().split('\n').filter(Boolean));
-    child.output.splice(0, Math.max(0, child.output.length - 40));
-  };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
-  proc.once('error', (error) => keep(Buffer.from(`spawn failed: ${error.message}`)));
-  proc.once('exit', (code, signal) => {
-    child.exited = true;
-    if (!cleaningUp && !child.transient) log(`${name} exited unexpectedly (code ${code}, signal ${signal})`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function stop(child) {
-  if (child.exited || child.proc.exitCode !== null) return;
-  const exited = once(child.proc, 'exit');
-  child.proc.kill('SIGTERM');
-  if (!(await Promise.race([exited.then(() => true), sleep(5000, false)]))) child.proc.kill('SIGKILL');
-}
-
-async function waitFor(what, check, watched, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = watched.find((c) => c.exited);
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}`);
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-}
+const { children, start, stop, waitFor } = childGroup({ keepLines: 40, pollMs: 100, quiet: () => Boolean(cleaningUp) });
 
 const nodeApp = (name, main, env) => start(name, process.execPath, [main], { NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
 
@@ -288,32 +237,21 @@ async function bigTableRss(nc) {
 let nc;
 function cleanup() {
   cleaningUp ??= (async () => {
-    const step = (what, fn) => Promise.resolve().then(fn).catch((error) => log(`clean-up: ${what} failed: ${error.message}`));
     // Routers and nginx first, so nothing is left sending to the mock or the registry.
     for (const child of [...children].reverse()) await step(`stop ${child.name}`, () => stop(child));
     await step(`delete stream ${prefix}_REGISTRY`, async () => {
       if (!nc) return;
-      const jsm = await nc.jetstreamManager();
-      await jsm.streams.delete(`${prefix}_REGISTRY`).catch((error) => !/not found/i.test(error.message) && Promise.reject(error));
+      await deleteStream(nc, `${prefix}_REGISTRY`);
     });
     await step('close NATS', () => nc?.close());
-    await step(`drop database ${dbName}`, async () => {
-      const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).finally(() => admin.end());
-    });
+    await step(`drop database ${dbName}`, () => dropDatabase(PG_ADMIN_URL, dbName));
     await step(`remove ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
   })();
   return cleaningUp;
 }
 
 let interrupted = false;
-const onSignal = (signal) => {
-  log(`${signal}: cleaning up`);
-  interrupted = true;
-  void cleanup().finally(() => process.exit(130));
-};
-for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, onSignal);
+onInterrupt(cleanup, () => (interrupted = true));
 
 const failures = [];
 async function phase(name, fn) {

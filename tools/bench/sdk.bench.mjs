@@ -12,15 +12,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, Socket } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, until } from './bench-kit.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const require = createRequire(join(ROOT, 'package.json'));
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
 const MOCK_MAIN = 'dist/apps/mock-llm-backend/apps/mock-llm-backend/src/main.js';
@@ -40,56 +38,10 @@ const id = randomBytes(4).toString('hex');
 const prefix = `benchsdk${id}`;
 const dbName = `sb_bench_sdk_${id}`;
 const storeDir = mkdtempSync(join(os.tmpdir(), 'sb-bench-sdk-nats-'));
-const log = (line) => process.stderr.write(`[bench] ${line}\n`);
-const children = new Set();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const portOpen = (port) =>
-  new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => (socket.destroy(), resolve(false)));
-    socket.connect(port, '127.0.0.1');
-  });
-
-async function until(what, check, timeoutMs = 60_000, everyMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
-}
-
-function run(main, env) {
-  const child = spawn(process.execPath, [main], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env } });
-  const output = [];
-  const keep = (chunk) => output.push(...chunk.toString().split('\n').filter(Boolean).slice(-50));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return { child, output };
-}
-
-const stats = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted.at(-1) };
-};
 const percentile = (values, p) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 };
-const fmt = ({ median, min, max }, unit, digits = 0) => `${median.toFixed(digits)} ${unit} (${min.toFixed(digits)}–${max.toFixed(digits)})`;
 
 async function main() {
   if (!process.env.BENCH_SKIP_BUILD) {

@@ -9,15 +9,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, stopChild as stop, until } from './bench-kit.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
 const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 const SIZES = (process.env.BENCH_TABLE_SIZES ?? '10000,100000').split(',').map(Number);
@@ -32,61 +29,7 @@ const id = randomBytes(4).toString('hex');
 const prefix = `benchtable${id}`;
 const dbName = `sb_bench_table_${id}`;
 const storeDir = mkdtempSync(join(os.tmpdir(), 'sb-bench-nats-'));
-const log = (line) => process.stderr.write(`[bench] ${line}\n`);
-const children = new Set();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const portOpen = (port) =>
-  new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => (socket.destroy(), resolve(false)));
-    socket.connect(port, '127.0.0.1');
-  });
-
-async function until(what, check, timeoutMs = 300_000, everyMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
-}
-
-function run(main, env) {
-  const child = spawn(process.execPath, [main], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env } });
-  const output = [];
-  const keep = (chunk) => output.push(...chunk.toString().split('\n').filter(Boolean).slice(-50));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return { child, output };
-}
-
-async function stop(child, signal = 'SIGTERM') {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-  await exited;
-}
-
 const get = async (url, headers = {}) => (await fetch(url, { headers })).json();
-const stats = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted.at(-1) };
-};
-const fmt = ({ median, min, max }, unit = 'ms') => `${median.toFixed(0)} ${unit} (${min.toFixed(0)}–${max.toFixed(0)})`;
 
 // --- NATS, registry-api, seeding ----------------------------------------------------------------
 
