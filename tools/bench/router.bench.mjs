@@ -220,6 +220,9 @@ async function bigTableRss(nc) {
     nc.subscribe(`${prefix2}.registry.cmd.revision`, { callback: (_e, msg) => msg.respond(JSON.stringify({ revision: TABLE_SIZE })) }),
   ];
   await nc.flush();
+  // The table reads events from the stream after the snapshot: registry-api creates it, so the stand-in does too.
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.add({ name: `${prefix2}_REGISTRY`, subjects: [`${prefix2}.registry.events.>`] });
   try {
     const started = performance.now();
     const router = await startRouter('llm-router (10k table)', prefix2, TABLE_SIZE, TABLE_SIZE);
@@ -229,6 +232,7 @@ async function bigTableRss(nc) {
     return { rss: rssMb(router.child.proc.pid), chunks: chunks.length, snapshotMiB: snapshotBytes / 2 ** 20, loadSeconds };
   } finally {
     for (const sub of subs) sub.unsubscribe();
+    await deleteStream(nc, `${prefix2}_REGISTRY`);
   }
 }
 
