@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Agent, Dispatcher, request as undiciRequest } from 'undici';
 import { modelStatusOf, SubjectSpace } from '@switchboard/contracts';
+import { LogThrottle } from '@switchboard/observability';
 import type { NatsClient } from '@switchboard/messaging';
 import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
 import { BadRequestError, NoInstanceError, RequestAttempt, RetriesExhaustedError, StreamCutError, SwitchboardError } from '../errors';
@@ -45,7 +46,7 @@ export class SwitchboardClient {
   private readonly agent: Agent;
   private readonly balancer: ClientBalancer;
   private readonly backoff: BackoffPolicy;
-  private readonly failureLog = new Map<string, number>();
+  private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS, 10_000);
   /**
    * The routable part of each list the table hands out. Sound because the table's lists are
    * copy-on-write: every change of membership or status (routable included) makes a new list;
@@ -341,11 +342,10 @@ export class SwitchboardClient {
 
   /** At most one line per instance per interval: a dead backend under load must not flood the log. */
   private logFailure(target: string, instance: RoutedInstance, failure: Failure): void {
-    const now = Date.now();
-    if ((this.failureLog.get(instance.serviceId) ?? 0) > now - FAILURE_LOG_INTERVAL_MS) return;
-    this.failureLog.set(instance.serviceId, now);
-    if (this.failureLog.size > 10_000) this.failureLog.clear();
-    this.logger.warn(`${target}: attempt on ${instance.serviceId} failed (${failure.code}); trying another instance`);
+    const suppressed = this.failureLog.take(instance.serviceId);
+    if (suppressed === undefined) return;
+    const more = suppressed ? ` (${suppressed} more since the last line)` : '';
+    this.logger.warn(`${target}: attempt on ${instance.serviceId} failed (${failure.code}); trying another instance${more}`);
   }
 }
 

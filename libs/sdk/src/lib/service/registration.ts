@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
+import { redactUrls } from '@switchboard/config';
 import { parseWith, RegisterServiceDto, SubjectSpace } from '@switchboard/contracts';
 import { connectNats, resolveConnection, SwitchboardConnectionOptions, SwitchboardLogger } from '../options';
 import { LoadMeter, ServiceLoad } from './load-meter';
@@ -470,7 +471,7 @@ class Registration implements ServiceRegistration {
         return;
       } catch (error) {
         const refused = (error as Error).name === 'NatsStartRefusedError' || /credentials|NATS settings/.test((error as Error).message);
-        this.logger.warn(`NATS at ${natsUrl} not available for heartbeats of ${this.serviceId} (${(error as Error).message}); heartbeats go over REST${refused ? '' : `, NATS retried in ${NATS_RETRY_MS / 1000} s`}`);
+        this.logger.warn(`NATS at ${redactUrls(natsUrl)} not available for heartbeats of ${this.serviceId} (${(error as Error).message}); heartbeats go over REST${refused ? '' : `, NATS retried in ${NATS_RETRY_MS / 1000} s`}`);
         if (refused) return;
         await this.sleep(NATS_RETRY_MS).catch(() => undefined);
       }
