@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
 import { createTestEnvironment, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
-import { API_KEY, REGISTRY_TOKEN, RunningApp, startApp, stopApp } from './support/system.util';
+import { API_KEY, REGISTRY_TOKEN, registerInstance, RunningApp, startApp, stopApp } from './support/system.util';
 
 const REGISTRY = '/api/v2/services/registry';
 const MODELS = 30;
@@ -31,19 +31,7 @@ describe('NATS killed and restarted under writes and router load (built apps, pr
     return { status: response.status, body: (await response.json()) as any };
   };
 
-  const register = (serviceId: string, models: string[], port: number) =>
-    registryCall('POST', `${REGISTRY}/register`, {
-      serviceName: 'flip',
-      serviceId,
-      vmIp: '127.0.0.1',
-      internalPort: port,
-      externalDomain: `${serviceId}.example.com`,
-      version: '1.0.0',
-      deploymentId: 'e2e',
-      environment: 'development',
-      region: 'local',
-      models,
-    });
+  const register = (serviceId: string, models: string[], port: number) => registerInstance(registry.url, { serviceId, serviceName: 'flip', port, models });
 
   /** The registry's routable models in development, from its snapshot. */
   async function registryRoutable(): Promise<string[]> {
@@ -68,8 +56,8 @@ describe('NATS killed and restarted under writes and router load (built apps, pr
     // Drift check every 10 minutes only: the stream feed alone must recover (the check would hide a feed that does not).
     router = await startApp('dist/apps/llm-router/apps/llm-router/src/main.js', { ...common, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: API_KEY, DRIFT_CHECK_INTERVAL_MS: '600000' });
     backend = await startMockBackend({ name: 'steady', models: ['steady'] });
-    expect((await register('steady-1', ['steady'], backend.port)).status).toBe(201);
-    for (let i = 0; i < MODELS; i++) expect((await register(`flip-${i}`, [`flip-${i}`], backend.port)).status).toBe(201);
+    await register('steady-1', ['steady'], backend.port);
+    for (let i = 0; i < MODELS; i++) await register(`flip-${i}`, [`flip-${i}`], backend.port);
     await waitFor(async () => (await routerModels()).length === MODELS + 1, 10_000, 'the router to see every model');
   });
 

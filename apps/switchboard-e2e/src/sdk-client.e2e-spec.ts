@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { BadRequestError, NoInstanceError, RetriesExhaustedError, StreamCutError, SwitchboardClient, SwitchboardLogger } from '@switchboard/client';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
 import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
-import { REGISTRY_TOKEN, RunningApp, startApp, stopApp } from './support/system.util';
+import { REGISTRY_TOKEN, registerInstance, RunningApp, startApp, stopApp } from './support/system.util';
 
 const REGISTRY = '/api/v2/services/registry';
 const MOCK_MAIN = 'dist/apps/mock-llm-backend/apps/mock-llm-backend/src/main.js';
@@ -23,23 +23,7 @@ describe('SDK client (@switchboard/client) against registry-api and real backend
   const servers: Server[] = [];
 
   async function register(serviceId: string, port: number, models: string[], serviceName = 'vllm'): Promise<void> {
-    const response = await fetch(`${registry.url}${REGISTRY}/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-registry-token': REGISTRY_TOKEN },
-      body: JSON.stringify({
-        serviceName,
-        serviceId,
-        vmIp: '127.0.0.1',
-        internalPort: port,
-        externalDomain: `${serviceId}.example.com`,
-        version: '1.0.0',
-        deploymentId: 'e2e',
-        environment: 'development',
-        region: 'local',
-        models,
-      }),
-    });
-    if (response.status !== 201) throw new Error(`registering ${serviceId}: ${response.status} ${await response.text()}`);
+    await registerInstance(registry.url, { serviceId, serviceName, port, models });
   }
 
   async function setStatus(serviceId: string, body: Record<string, string>): Promise<void> {

@@ -3,7 +3,7 @@ import { buildRegistryEvent } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
 import { createTestEnvironment, NatsRole, SecuredNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
-import { API_KEY, PROBER_MAIN, REGISTRY_TOKEN, RunningApp, startApp, stopApp } from './support/system.util';
+import { API_KEY, PROBER_MAIN, REGISTRY_TOKEN, registerInstance, RunningApp, startApp, stopApp } from './support/system.util';
 
 const REGISTRY = '/api/v2/services/registry';
 const MODEL = 'secured-model';
@@ -46,21 +46,9 @@ describe('the system on a NATS server secured by deploy/nats (one identity per a
   }
 
   async function register(serviceId: string, serviceName: string, port: number, models: string[]): Promise<number> {
-    const res = await registryCall('POST', `${REGISTRY}/register`, {
-      serviceName,
-      serviceId,
-      vmIp: '127.0.0.1',
-      internalPort: port,
-      externalDomain: `${serviceId}.example.com`,
-      version: '1.0.0',
-      deploymentId: 'e2e',
-      environment: 'development',
-      region: 'local',
-      models,
-    });
-    if (res.status !== 201) throw new Error(`registering ${serviceId} failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.service.revision;
+    return registerInstance(registry.url, { serviceId, serviceName, port, models });
   }
+
 
   async function routerRevision(): Promise<number> {
     return ((await (await fetch(`${router.url}/health`)).json()) as { table: { revision: number } }).table.revision;

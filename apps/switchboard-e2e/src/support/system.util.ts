@@ -50,6 +50,31 @@ export async function stopApp(app: RunningApp | undefined, signal: NodeJS.Signal
   });
 }
 
+/** Registers an instance in development over registry-api's REST API (the e2e suites' defaults); resolves to its revision. */
+export async function registerInstance(
+  registryUrl: string,
+  instance: { serviceId: string; serviceName: string; port: number; models?: string[] } & Record<string, unknown>,
+): Promise<number> {
+  const { port, ...rest } = instance;
+  const response = await fetch(`${registryUrl}${REGISTRY}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-registry-token': REGISTRY_TOKEN },
+    body: JSON.stringify({
+      vmIp: '127.0.0.1',
+      internalPort: port,
+      externalDomain: `${instance.serviceId}.example.com`,
+      version: '1.0.0',
+      deploymentId: 'e2e',
+      environment: 'development',
+      region: 'local',
+      ...rest,
+    }),
+  });
+  const body = (await response.json()) as { service?: { revision: number } };
+  if (response.status !== 201 || !body.service) throw new Error(`registering ${instance.serviceId}: ${response.status} ${JSON.stringify(body)}`);
+  return body.service.revision;
+}
+
 /**
  * The system as a user runs it: registry-api and llm-router as built processes, real PostgreSQL and
  * NATS (own database and subject prefix), OpenAI-compatible mock backends registered over REST, and
