@@ -69,6 +69,15 @@ export class RegistryQueries {
     return { revision, instances: instances.map(toInstanceView), tombstones };
   }
 
+  /** {@link RegistryRepository.snapshotPages}, as instance views. */
+  snapshotPages(
+    pageSize: number,
+    onStart: (head: { revision: number; tombstones: [string, number][] }) => void | Promise<void>,
+    onPage: (instances: ServiceInstanceView[]) => void | Promise<void>,
+  ): Promise<void> {
+    return this.repository.snapshotPages(pageSize, onStart, (page) => onPage(page.map(toInstanceView)));
+  }
+
   highestRevision(): Promise<number> {
     return this.repository.highestRevision();
   }

@@ -8,6 +8,8 @@ import { RegistryQueries } from '../queries/registry-queries.service';
 import { InstanceRegistryService } from './instance-registry.service';
 
 const CHUNK_BYTES = 512 * 1024;
+/** Instances read per query while a snapshot is sent: a few milliseconds of work each. */
+const SNAPSHOT_PAGE_SIZE = 1000;
 
 /**
  * registry-api's request/reply commands, shared by its replicas through a queue group:
@@ -62,34 +64,43 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
   /**
    * The snapshot can outgrow one NATS message (1 MiB by default, ~1,000 instances): it goes out as
    * chunks of whole instances and tombstones under CHUNK_BYTES each, then an empty sentinel. Every
-   * chunk carries the snapshot's revision; all are read in one transaction.
+   * chunk carries the snapshot's revision. All are read in one transaction, in pages of
+   * SNAPSHOT_PAGE_SIZE instances, and each chunk is sent as soon as it is full: the requester applies
+   * the first instances while the rest are read, and registry-api's event loop is never held for the
+   * whole registry (at 100,000 instances that would be seconds).
    */
   private answerInChunks(subject: string): void {
     this.listen(subject, async (msg) => {
       decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
-      const { revision, instances, tombstones = [] } = await this.queries.snapshot();
-      const chunks: RegistrySnapshot[] = [];
-      let current: RegistrySnapshot = { revision, instances: [], tombstones: [] };
+      let current: RegistrySnapshot = { revision: 0, instances: [], tombstones: [] };
       let bytes = 0;
       const room = (size: number) => {
         if (bytes && bytes + size > CHUNK_BYTES) {
-          chunks.push(current);
-          current = { revision, instances: [], tombstones: [] };
+          msg.respond(encodeJson(current));
+          current = { revision: current.revision, instances: [], tombstones: [] };
           bytes = 0;
         }
         bytes += size;
       };
-      for (const instance of instances) {
-        room(Buffer.byteLength(JSON.stringify(instance)));
-        current.instances.push(instance);
-      }
-      for (const tombstone of tombstones) {
-        // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
-        room(tombstone[0].length + 24);
-        current.tombstones?.push(tombstone);
-      }
-      chunks.push(current);
-      NatsClient.respondInChunks(msg, chunks);
+      await this.queries.snapshotPages(
+        SNAPSHOT_PAGE_SIZE,
+        ({ revision, tombstones }) => {
+          current.revision = revision;
+          for (const tombstone of tombstones) {
+            // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
+            room(tombstone[0].length + 24);
+            current.tombstones?.push(tombstone);
+          }
+        },
+        (instances) => {
+          for (const instance of instances) {
+            room(Buffer.byteLength(JSON.stringify(instance)));
+            current.instances.push(instance);
+          }
+        },
+      );
+      msg.respond(encodeJson(current));
+      msg.respond(new Uint8Array(0));
     });
   }
 

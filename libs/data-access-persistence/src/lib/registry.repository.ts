@@ -1,4 +1,4 @@
-import { Brackets, DataSource, EntityManager, In } from 'typeorm';
+import { Brackets, DataSource, EntityManager, In, MoreThan } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
 import { OutboxEntity } from './outbox.entity';
@@ -223,6 +223,31 @@ export class RegistryRepository {
       const instances = await manager.find(ServiceInstanceEntity, { order: { serviceId: 'ASC' } });
       const rows: { id: string; revision: string }[] = await manager.query('SELECT service_id AS id, revision::text AS revision FROM service_tombstones');
       return { revision: await highestRevision(manager), instances, tombstones: rows.map((r) => [r.id, Number(r.revision)] as [string, number]) };
+    });
+  }
+
+  /**
+   * The snapshot in pages, for large registries: one REPEATABLE READ transaction (so every page and the
+   * revision come from one view), the revision and tombstones first, then the instances in keyset
+   * pages of `pageSize` by serviceId, each handed to `onPage` before the next is read. Between pages
+   * the event loop is free (each page is one query), so a 100,000-instance snapshot never blocks the
+   * process for long, and the requester receives the first instances while the rest are still read.
+   */
+  snapshotPages(
+    pageSize: number,
+    onStart: (head: { revision: number; tombstones: [string, number][] }) => void | Promise<void>,
+    onPage: (instances: ServiceInstanceEntity[]) => void | Promise<void>,
+  ): Promise<void> {
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const revision = await highestRevision(manager);
+      const rows: { id: string; revision: string }[] = await manager.query('SELECT service_id AS id, revision::text AS revision FROM service_tombstones');
+      await onStart({ revision, tombstones: rows.map((r) => [r.id, Number(r.revision)] as [string, number]) });
+      for (let after = ''; ; ) {
+        const page = await manager.find(ServiceInstanceEntity, { where: after ? { serviceId: MoreThan(after) } : {}, order: { serviceId: 'ASC' }, take: pageSize });
+        if (page.length) await onPage(page);
+        if (page.length < pageSize) return;
+        after = page[page.length - 1].serviceId;
+      }
     });
   }
 
