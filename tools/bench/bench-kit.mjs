@@ -3,7 +3,9 @@
 // stays a single `node tools/bench/x.bench.mjs`.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createServer, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +36,40 @@ export const cpuTime = (pid, perSecond) => {
   return ((Number(fields[11]) + Number(fields[12])) * perSecond) / CLK_TCK;
 };
 export const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+
+// --- results on disk ----------------------------------------------------------------------------
+
+/** Where every bench writes its figures (git-ignored). */
+export const RESULTS_DIR = path.join(ROOT, 'bench-results');
+
+/**
+ * Writes `bench-results/<bench>.json`: the bench's figures plus what they were measured on (Node,
+ * CPUs, load average, the BENCH_* settings), so a run can be compared with a later one. `table` is
+ * the markdown the bench printed, kept as lines. Returns the file's path (also logged).
+ */
+export function writeResults(bench, figures, table) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${bench}.json`);
+  const cpus = os.cpus();
+  const settings = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && !/URL|TOKEN|KEY|PASS/i.test(k)));
+  const doc = {
+    bench, at: new Date().toISOString(), node: process.version, cpus: cpus.length, cpuModel: cpus[0]?.model.trim(), platform: `${os.platform()} ${os.release()}`,
+    loadAverage1m: os.loadavg()[0], settings, figures, ...(table ? { table: Array.isArray(table) ? table : String(table).split('\n') } : {}),
+  };
+  // NaN/Infinity are not JSON: written as null, like JSON.stringify does, but said so explicitly.
+  writeFileSync(file, `${JSON.stringify(doc, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  log(`figures written to ${path.relative(ROOT, file)}`);
+  return file;
+}
+
+/** Writes a file under bench-results/ (an SVG, say); returns its path. */
+export function writeResultFile(name, content) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, name);
+  writeFileSync(file, content);
+  log(`written: ${path.relative(ROOT, file)}`);
+  return file;
+}
 
 // --- Prometheus scrapes -------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { Pool } from 'undici';
-import { freePort, histogramQuantile, log, parseMetrics, percentile, sumOf, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { freePort, histogramQuantile, log, parseMetrics, percentile, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -348,6 +348,11 @@ async function main() {
       `The bench lag starts when the PUT is sent, so it includes the request, the commit and the outbox publish: an upper ` +
       `bound on event time → key replaced.`,
   );
+  writeResults('cache', {
+    discovery: { uncached, cached, cacheHits: hits, cacheMisses: misses },
+    invalidation: { ...lag, serverLagP50Ms: serverLag(0.5), serverLagP99Ms: serverLag(0.99), invalidations },
+    problems,
+  }, lines);
   if (cached.errors || uncached.errors) problems.push('some discovery requests did not answer 200');
   if (problems.length) throw new Error(problems.join('; '));
 }

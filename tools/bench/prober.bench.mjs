@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import { Pool, WebSocket } from 'undici';
-import { childGroup, cpuTime, freePort, log, parseMetrics, percentile, rssMb, sumOf, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { childGroup, cpuTime, freePort, log, parseMetrics, percentile, rssMb, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = {
@@ -524,6 +524,20 @@ async function main() {
       `Detection is timed from the moment this process starts answering 503 (or stops answering) to the arrival of the ` +
       `statusChanged event (to.status = unhealthy) on its NATS subscription; breaks land at a random phase, one at a time.`,
   );
+  // The raw samples (gaps, per-second counts) stay out: the figures are what a later run compares with.
+  const { prober: _prober, ...throughputFigures } = p1;
+  writeResults('prober', {
+    settings: { instances: N, intervalMs: INTERVAL_MS, jitter: JITTER, windowMs: WINDOW_MS, settleMs: SETTLE_MS },
+    throughput: throughputFigures,
+    detection: p2 && {
+      all: { p50: percentile(p2.all, 0.5), p99: percentile(p2.all, 0.99), n: p2.all.length },
+      http503: { p50: percentile(p2.samples[503], 0.5), p99: percentile(p2.samples[503], 0.99), max: p2.samples[503].at(-1), n: p2.samples[503].length },
+      hang: { p50: percentile(p2.samples.hang, 0.5), p99: percentile(p2.samples.hang, 0.99), max: p2.samples.hang.at(-1), n: p2.samples.hang.length },
+      reportLag: { p50: percentile(p2.reportLag, 0.5), p99: percentile(p2.reportLag, 0.99) },
+      meanGapMs: p2.meanGap, p99GapMs: p2.p99Gap, missing: p2.missing,
+    },
+    problems,
+  }, lines);
   if (p1.profileTop) {
     console.log(`\nProber CPU profile over the phase-1 window (self time, top ${p1.profileTop.length}):`);
     for (const { key, ms, share } of p1.profileTop) console.log(`  ${(share * 100).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${key}`);

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Load benchmark of registry-api: registrations over HTTP, heartbeats over NATS until lastSeen is
-// persisted, and commit→subscriber latency of status events. Starts its own registry-api against a
-// throw-away database and subject prefix, so it never touches anyone else's data, and removes them
-// afterwards. Usage: node tools/bench/registry.bench.mjs   (env: BENCH_HEARTBEATS, BENCH_REGISTRATIONS,
-// BENCH_EVENTS, BENCH_SKIP_BUILD=1)
+// Load benchmark of registry-api: registrations and status changes over HTTP at 32 clients (each
+// repeated BENCH_REPEAT times, median and range), heartbeats over NATS until lastSeen is persisted,
+// commit→subscriber latency of status events, and a registry-api restart followed by every one of
+// BENCH_RESTART_INSTANCES instances re-registering at once (retrying like the SDK does). Starts its
+// own registry-api against a throw-away database and subject prefix, so it never touches anyone
+// else's data, and removes them afterwards. Prints a markdown table; writes bench-results/registry.json.
+// Usage: node tools/bench/registry.bench.mjs   (env: BENCH_HEARTBEATS, BENCH_REGISTRATIONS,
+// BENCH_EVENTS, BENCH_STATUS_CHANGES, BENCH_REPEAT=3, BENCH_RESTART_INSTANCES=10000,
+// BENCH_RESTART_CONNECTIONS=1000, BENCH_SKIP_BUILD=1)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -13,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { freePort, histogramQuantile, log, parseMetrics, percentile, sumOf, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { fmtRange, freePort, histogramQuantile, log, parseMetrics, percentile, stats, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN_JS = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -21,6 +25,11 @@ const int = (name, fallback) => (process.env[name] ? Number.parseInt(process.env
 const N_REG = int('BENCH_REGISTRATIONS', 2000);
 const N_HB = int('BENCH_HEARTBEATS', 200_000);
 const N_EVENTS = int('BENCH_EVENTS', 1000);
+const N_STATUS = int('BENCH_STATUS_CHANGES', 2000);
+const REPEAT = Math.max(1, int('BENCH_REPEAT', 3));
+const RESTART_INSTANCES = int('BENCH_RESTART_INSTANCES', 10_000);
+const RESTART_CONNECTIONS = Math.min(RESTART_INSTANCES, int('BENCH_RESTART_CONNECTIONS', 1000));
+const RESTART_DEADLINE_MS = 120_000; // a re-registration not accepted by then counts as a failure
 const HB_INSTANCES = Math.min(1000, N_REG);
 const CONCURRENCY = 32;
 const FLUSH_EVERY = 5000; // bounds the client's outbound buffer without a round trip per message
@@ -41,8 +50,10 @@ const ms = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 
 let child;
 let childExited = false;
+let restarting = false; // the restart phase stops registry-api on purpose
 const childOutput = []; // last lines only; LOG_LEVEL=warn, so anything here is worth a look
 function startRegistryApi(port) {
+  childExited = false;
   child = spawn(process.execPath, [MAIN_JS], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,7 +70,7 @@ function startRegistryApi(port) {
   child.stderr.on('data', keep);
   child.once('exit', (code, signal) => {
     childExited = true;
-    if (!cleaningUp) log(`registry-api exited unexpectedly (code ${code}, signal ${signal})`);
+    if (!cleaningUp && !restarting) log(`registry-api exited unexpectedly (code ${code}, signal ${signal})`);
   });
 }
 
@@ -87,21 +98,22 @@ async function scrape(http) {
 
 // --- phases -------------------------------------------------------------------------------------
 
-const registration = (i) => ({
-  serviceName: `bench-svc-${i % 20}`, serviceId: `bench-${i}`, vmIp: `10.0.${(i >> 8) & 255}.${i & 255}`, internalPort: 8000 + (i % 1000),
+// Round 0's ids are bench-<i> (the heartbeat and event phases use them); later rounds register new ones.
+const registration = (i, idPrefix = 'bench') => ({
+  serviceName: `bench-svc-${i % 20}`, serviceId: `${idPrefix}-${i}`, vmIp: `10.0.${(i >> 8) & 255}.${i & 255}`, internalPort: 8000 + (i % 1000),
   externalDomain: `bench-${i}.example.com`, version: '1.0.0', deploymentId: `bench-${id}`, environment: 'development', region: 'bench1',
 });
 
-async function benchRegistrations(http) {
+async function benchRegistrations(http, idPrefix = 'bench', count = N_REG) {
   const latencies = [];
   let failures = 0;
   let next = 0;
   const worker = async () => {
-    while (next < N_REG && !cleaningUp) {
+    while (next < count && !cleaningUp) {
       const i = next++;
       const started = performance.now();
       try {
-        const res = await http.request({ path: '/api/v2/services/registry/register', method: 'POST', headers: TOKEN, body: JSON.stringify(registration(i)) });
+        const res = await http.request({ path: '/api/v2/services/registry/register', method: 'POST', headers: TOKEN, body: JSON.stringify(registration(i, idPrefix)) });
         const text = await res.body.text();
         if (res.statusCode !== 201) {
           if (failures++ < 3) log(`register ${i} → ${res.statusCode}: ${text.slice(0, 200)}`);
@@ -202,6 +214,102 @@ async function benchEvents(nc, http) {
   return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), count: latencies.length, failures };
 }
 
+/**
+ * Status changes at c=32: each client owns one instance (bench-1 … bench-32, not bench-0 of the
+ * event phase) and flips it between degraded and healthy, so every PUT is a real change.
+ */
+async function benchStatusChanges(http, flips) {
+  const clients = Math.min(CONCURRENCY, Math.max(1, N_REG - 1));
+  const latencies = [];
+  let failures = 0;
+  let unchanged = 0;
+  let next = 0;
+  const worker = async (k) => {
+    const serviceId = `bench-${1 + k}`;
+    while (next < N_STATUS && !cleaningUp) {
+      next++;
+      flips[k] = (flips[k] ?? 0) + 1;
+      const started = performance.now();
+      try {
+        const body = JSON.stringify({ status: flips[k] % 2 === 1 ? 'degraded' : 'healthy' });
+        const res = await http.request({ path: `/api/v2/services/registry/${serviceId}/status`, method: 'PUT', headers: TOKEN, body });
+        const reply = await res.body.json().catch(() => undefined);
+        if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${JSON.stringify(reply).slice(0, 200)}`);
+        if (!reply?.changed) unchanged++;
+      } catch (error) {
+        if (failures++ < 3) log(`status change of ${serviceId} failed: ${error.message}`);
+        continue;
+      }
+      latencies.push(performance.now() - started);
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, (_, k) => worker(k)));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, unchanged, clients };
+}
+
+/** The SDK's retry delay (libs/sdk backoffDelay defaults): 250 ms doubling to 10 s, drawn in [½, 1] of it. */
+const sdkBackoff = (attempt) => Math.min(10_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+const retryAfterMs = (value) => (value && Number.isFinite(Number(value)) ? Number(value) * 1000 : 0);
+
+/**
+ * registry-api restarts (SIGTERM, started again on the same port and database); then every one of
+ * RESTART_INSTANCES already registered instances registers again at the same moment, each retrying a
+ * 5xx, a 429 (honouring Retry-After) or a refused connection as the SDK does, until it is accepted or
+ * RESTART_DEADLINE_MS have passed. The requests share RESTART_CONNECTIONS connections.
+ */
+async function benchRestart(port) {
+  restarting = true;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  if (!(await Promise.race([exited.then(() => true), sleep(15_000, false)]))) child.kill('SIGKILL');
+  await exited;
+  restarting = false;
+  const startedAt = performance.now();
+  startRegistryApi(port);
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: RESTART_CONNECTIONS, pipelining: 1, keepAliveTimeout: 30_000 });
+  try {
+    await waitHealthy(pool);
+    const startupSeconds = (performance.now() - startedAt) / 1000;
+    const bodies = Array.from({ length: RESTART_INSTANCES }, (_, i) => JSON.stringify(registration(i, 'restart')));
+    let retries = 0;
+    const statuses = new Map(); // non-201 answers and errors by kind, for the report
+    const fired = performance.now();
+    const deadline = fired + RESTART_DEADLINE_MS;
+    const one = async (i) => {
+      for (let attempt = 1; !cleaningUp; attempt++) {
+        let wait = 0;
+        try {
+          const res = await pool.request({ path: '/api/v2/services/registry/register', method: 'POST', headers: TOKEN, body: bodies[i] });
+          await res.body.dump();
+          // 200: an instance registry-api already had (a re-registration); 201: a new one.
+          if (res.statusCode === 200 || res.statusCode === 201) return performance.now() - fired;
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          if (res.statusCode < 500 && res.statusCode !== 429) return undefined; // refused: the SDK gives up too
+          wait = retryAfterMs(res.headers['retry-after']);
+        } catch (error) {
+          statuses.set(error.code ?? 'error', (statuses.get(error.code ?? 'error') ?? 0) + 1);
+        }
+        const delay = Math.max(wait, sdkBackoff(attempt));
+        if (performance.now() + delay > deadline) return undefined;
+        retries++;
+        await sleep(delay);
+      }
+      return undefined;
+    };
+    const times = await Promise.all(bodies.map((_, i) => one(i)));
+    const accepted = times.filter((t) => t !== undefined).sort((a, b) => a - b);
+    return {
+      settleSeconds: accepted.length ? accepted.at(-1) / 1000 : NaN, startupSeconds, accepted: accepted.length, failures: RESTART_INSTANCES - accepted.length,
+      retries, p50: percentile(accepted, 0.5), p99: percentile(accepted, 0.99), answers: Object.fromEntries(statuses),
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
 // --- orchestration and clean-up -----------------------------------------------------------------
 
 let cleaningUp;
@@ -248,8 +356,10 @@ async function main() {
   log(`registry-api up on :${port} (db ${dbName}, prefix ${prefix})`);
 
   const problems = [];
-  log(`phase 1: ${N_REG} registrations at c=${CONCURRENCY}`);
-  const reg = await benchRegistrations(http);
+  log(`phase 1: ${N_REG} registrations at c=${CONCURRENCY}, ${REPEAT} round(s) (new instances each round)`);
+  const regRuns = [];
+  for (let round = 0; round < REPEAT && !cleaningUp; round++) regRuns.push(await benchRegistrations(http, round === 0 ? 'bench' : `bench-r${round}`));
+  const reg = { failures: regRuns.reduce((n, r) => n + r.failures, 0), rate: stats(regRuns.map((r) => r.rate)), p50: stats(regRuns.map((r) => r.p50)), p99: stats(regRuns.map((r) => r.p99)) };
   if (reg.failures) problems.push(`${reg.failures} registration(s) did not answer 201`);
 
   log(`phase 2: ${N_HB} heartbeats over NATS to ${HB_INSTANCES} instances`);
@@ -279,13 +389,44 @@ async function main() {
   const lagP50 = histogramQuantile(m1, m2, 'registry_outbox_publish_lag_seconds', 0.5) * 1000;
   const lagP99 = histogramQuantile(m1, m2, 'registry_outbox_publish_lag_seconds', 0.99) * 1000;
 
+  log(`phase 4: ${N_STATUS} status changes at c=${CONCURRENCY}, ${REPEAT} round(s)`);
+  const flips = [];
+  const stRuns = [];
+  for (let round = 0; round < REPEAT && !cleaningUp; round++) stRuns.push(await benchStatusChanges(http, flips));
+  const st = { failures: stRuns.reduce((n, r) => n + r.failures, 0), unchanged: stRuns.reduce((n, r) => n + r.unchanged, 0), rate: stats(stRuns.map((r) => r.rate)), p50: stats(stRuns.map((r) => r.p50)), p99: stats(stRuns.map((r) => r.p99)), clients: stRuns[0]?.clients };
+  if (st.failures) problems.push(`${st.failures} status change(s) failed`);
+
+  log(`phase 5: ${RESTART_INSTANCES} instances registered, then ${REPEAT} × (registry-api restart → all of them re-register at once over ${RESTART_CONNECTIONS} connections)`);
+  const pre = await benchRegistrations(http, 'restart', RESTART_INSTANCES);
+  if (pre.failures) problems.push(`${pre.failures} of the restart phase's first registrations did not answer 201`);
+  const rsRuns = [];
+  for (let round = 0; round < REPEAT && !cleaningUp; round++) {
+    const run = await benchRestart(port);
+    log(`  restart ${round + 1}: settled in ${run.settleSeconds.toFixed(2)} s, ${run.failures} failure(s), ${run.retries} retries ${JSON.stringify(run.answers)}`);
+    rsRuns.push(run);
+  }
+  const rs = { failures: rsRuns.reduce((n, r) => n + r.failures, 0), retries: stats(rsRuns.map((r) => r.retries)), settle: stats(rsRuns.map((r) => r.settleSeconds)), startup: stats(rsRuns.map((r) => r.startupSeconds)), p99: stats(rsRuns.map((r) => r.p99)) };
+  if (rs.failures) problems.push(`${rs.failures} re-registration(s) after a restart were not accepted within ${RESTART_DEADLINE_MS / 1000} s`);
+
   const verdict = (ok) => (ok ? 'met' : '**missed**');
+  const range = (st, unit = 'ms', digits = 1) => (REPEAT === 1 ? `${st.median.toFixed(digits)} ${unit}` : fmtRange(st, unit, digits)).replace('  ', ' ');
+  const rounds = REPEAT === 1 ? '' : `, median (min–max) of ${REPEAT}`;
   const lines = [
     '| metric | value | target |',
     '|---|---|---|',
-    `| registrations/s (HTTP, c=${CONCURRENCY}, n=${N_REG}) | ${reg.rate.toFixed(0)} | – |`,
-    `| registration latency p50 / p99 | ${ms(reg.p50)} / ${ms(reg.p99)} ms | – |`,
+    `| registrations/s (HTTP, c=${CONCURRENCY}, n=${N_REG}${rounds}) | ${range(reg.rate, '/s', 0)} | ≥ 2,000/s (${verdict(reg.rate.median >= 2000)}) |`,
+    `| registration latency p50 | ${range(reg.p50)} | – |`,
+    `| registration latency p99 | ${range(reg.p99)} | ≤ 50 ms (${verdict(reg.p99.median <= 50)}) |`,
     `| registration failures (non-201) | ${reg.failures} | 0 |`,
+    `| status changes/s (HTTP PUT, c=${st.clients}, n=${N_STATUS}${rounds}) | ${range(st.rate, '/s', 0)} | ≥ 2,000/s (${verdict(st.rate.median >= 2000)}) |`,
+    `| status change latency p50 | ${range(st.p50)} | – |`,
+    `| status change latency p99 | ${range(st.p99)} | ≤ 50 ms (${verdict(st.p99.median <= 50)}) |`,
+    `| status change failures / not a change | ${st.failures} / ${st.unchanged} | 0 / 0 |`,
+    `| restart: ${RESTART_INSTANCES} re-registering at once, time to all accepted (200/201)${rounds} | ${range(rs.settle, 's', 2)} | ≤ 10 s (${verdict(rs.settle.median <= 10)}) |`,
+    `| restart: re-registrations not accepted within ${RESTART_DEADLINE_MS / 1000} s | ${rs.failures} | 0 (${verdict(rs.failures === 0)}) |`,
+    `| restart: retries (5xx, 429, refused; SDK backoff) | ${range(rs.retries, '', 0)} | – |`,
+    `| restart: per-instance time to accepted p99 | ${range(rs.p99, 'ms', 0)} | – |`,
+    `| restart: registry-api start → healthy | ${range(rs.startup, 's', 2)} | – |`,
     `| heartbeats/s over NATS, lastSeen persisted (${HB_INSTANCES} instances) | ${hb.rate.toFixed(0)} | ≥ 20,000 (${verdict(hb.complete && hb.rate >= 20_000)}) |`,
     `| heartbeat publish-only rate (bench side) | ${(hb.published / hb.publishSeconds).toFixed(0)} | – |`,
     `| heartbeats received / published | ${hbReceived} / ${hb.published} | – |`,
@@ -299,8 +440,20 @@ async function main() {
     `Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${new Date().toISOString()}; ` +
       `bench wall time ${((performance.now() - wallStarted) / 1000).toFixed(1)} s. Event latency is measured from the moment ` +
       `the PUT was sent, so it is an upper bound on commit→subscriber. Outbox lag is interpolated from histogram buckets ` +
-      `and starts at the row's created_at (= its transaction's start).`,
+      `and starts at the row's created_at (= its transaction's start). Restart: SIGTERM, the same binary started again ` +
+      `on the same port and database; the ${RESTART_INSTANCES} re-registrations are all issued at the moment it answers /health, ` +
+      `over ${RESTART_CONNECTIONS} connections, each retried like the SDK (250 ms doubling to 10 s, jittered, Retry-After honoured).`,
   );
+  const strip = (runs) => runs.map(({ answers, ...rest }) => ({ ...rest, ...(answers ? { answers } : {}) }));
+  writeResults('registry', {
+    settings: { registrations: N_REG, heartbeats: N_HB, events: N_EVENTS, statusChanges: N_STATUS, repeat: REPEAT, concurrency: CONCURRENCY, restartInstances: RESTART_INSTANCES, restartConnections: RESTART_CONNECTIONS },
+    registrations: { runs: regRuns, ...reg },
+    statusChanges: { runs: stRuns, ...st },
+    restart: { runs: strip(rsRuns), ...rs },
+    heartbeats: { ...hb, received: hbReceived, dropped: Object.fromEntries(dropped) },
+    events: { ...ev, outboxLagP50Ms: lagP50, outboxLagP99Ms: lagP99 },
+    problems,
+  }, lines);
   // Every heartbeat target was registered with a 201 above, so this counter cannot be right.
   if (dropped.some(([reason]) => reason === 'unknown_instance') && !reg.failures) {
     console.log('Note: all heartbeat targets are registered, so the unknown_instance drops are a counting error in registry-api.');

@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// Overhead benchmark of llm-router against the floor: the mock backend called directly, and nginx as a
-// plain reverse proxy, all in front of the SAME mock process so only the proxy differs. Measures
-// latency at c=1 and throughput at c=32 (wrk), streaming time to first token, and the router's RSS
-// with 10,000 instances in its table. Starts everything itself on free ports, a throw-away database
-// and subject prefixes, and removes them afterwards. Prints a markdown table.
-// Usage: node tools/bench/router.bench.mjs   (env: BENCH_DURATION_S=10, BENCH_TTFT_REQUESTS=200,
-// BENCH_SKIP_BUILD=1; needs `wrk` and `nginx`: apt-get install -y wrk nginx-light)
+// Overhead benchmark of llm-router against the floor: the mock backend called directly, nginx as a
+// plain reverse proxy and a bare Node proxy (bare-proxy.mjs: node:http + undici), all in front of the
+// SAME mock process so only the proxy differs. Measures latency at c=1 (a small and a ~100 KB request),
+// throughput at c=32 (wrk; the router at ROUTER_WORKERS=1 and 2), streaming time to first token, and
+// the router's RSS with 10,000 instances in its table. Every measurement is repeated BENCH_REPEAT times
+// (targets interleaved in each round) and reported as median (min–max). Starts everything itself on
+// free ports, a throw-away database and subject prefixes, and removes them afterwards. Prints a
+// markdown table; writes bench-results/router.json and the c=1 latency CDF as
+// bench-results/router-latency-cdf.svg.
+// Usage: node tools/bench/router.bench.mjs   (env: BENCH_DURATION_S=10, BENCH_REPEAT=3,
+// BENCH_TTFT_REQUESTS=200, BENCH_SKIP_BUILD=1; needs `wrk` and `nginx`: apt-get install -y wrk nginx-light)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import { request } from 'undici';
-import { childGroup, cpuTime, freePort, log, percentile, rssMb, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { childGroup, cpuTime, freePort, log, percentile, rssMb, stats, writeResultFile, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { latencyCdfSvg } from './cdf-svg.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = {
@@ -26,10 +31,12 @@ const MAIN = {
   router: 'dist/apps/llm-router/apps/llm-router/src/main.js',
   mock: 'dist/apps/mock-llm-backend/apps/mock-llm-backend/src/main.js',
 };
+const BARE_PROXY = fileURLToPath(new URL('bare-proxy.mjs', import.meta.url));
 const int = (name, fallback) => (process.env[name] ? Number.parseInt(process.env[name], 10) : fallback);
 const DURATION_S = int('BENCH_DURATION_S', 10);
 const WARMUP_S = Math.max(1, Math.min(2, Math.floor(DURATION_S / 5)));
 const TTFT_REQUESTS = int('BENCH_TTFT_REQUESTS', 200);
+const REPEAT = Math.max(1, int('BENCH_REPEAT', 3));
 const TABLE_SIZE = 10_000;
 const SETTLE_MS = 5000; // lets the heap shrink after start-up garbage before RSS is read
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -47,8 +54,20 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'router-bench-'));
 const fmt = (v, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 const which = (cmd, ...fallbacks) => [...(process.env.PATH ?? '').split(':').map((dir) => path.join(dir, cmd)), ...fallbacks].find((p) => existsSync(p));
 
-/** user + system CPU of a process in µs. */
-const cpuUs = (pid) => cpuTime(pid, 1e6);
+/** The pid and its descendants (a ROUTER_WORKERS=2 router is a primary and its cluster workers). */
+function processTree(pid) {
+  const out = [pid];
+  for (const p of out) {
+    try {
+      for (const tid of readdirSync(`/proc/${p}/task`)) out.push(...readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    } catch {
+      // exited meanwhile: its CPU is gone with it
+    }
+  }
+  return out;
+}
+/** user + system CPU of a process and its children in µs. */
+const cpuUs = (pid) => processTree(pid).reduce((sum, p) => sum + (() => { try { return cpuTime(p, 1e6); } catch { return 0; } })(), 0);
 const getJson = (url) => request(url).then(async ({ statusCode, body }) => ({ statusCode, json: await body.json().catch(() => undefined) }));
 
 // --- child processes: every one is registered, so clean-up and interruption reach it ------------
@@ -58,17 +77,33 @@ const { children, start, stop, waitFor } = childGroup({ keepLines: 40, pollMs: 1
 
 const nodeApp = (name, main, env) => start(name, process.execPath, [main], { NODE_ENV: 'development', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
 
-async function startRouter(name, subjectPrefix, minRevision, minInstances) {
+/** GET on a new connection each time: with ROUTER_WORKERS > 1 successive connections reach different workers. */
+const getFresh = (url) =>
+  new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve({ statusCode: res.statusCode, json: (() => { try { return JSON.parse(text); } catch { return undefined; } })() }));
+    }).on('error', reject);
+  });
+
+async function startRouter(name, subjectPrefix, minRevision, minInstances, env = {}) {
   const port = await freePort();
-  const child = nodeApp(name, MAIN.router, { PORT: String(port), NATS_URL, SUBJECT_PREFIX: subjectPrefix, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: apiKey });
+  const child = nodeApp(name, MAIN.router, { PORT: String(port), NATS_URL, SUBJECT_PREFIX: subjectPrefix, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: apiKey, ...env });
   const url = `http://127.0.0.1:${port}`;
   let table;
+  // 8 answers in a row on fresh connections, so every worker of a multi-worker router has its table.
+  let ready = 0;
   await waitFor(`${name}'s table (revision ≥ ${minRevision}, ${minInstances} instance(s))`, async () => {
-    const { statusCode, json } = await getJson(`${url}/health`);
+    const { statusCode, json } = await getFresh(`${url}/health`);
     table = json?.table;
-    return statusCode === 200 && table.revision >= minRevision && table.instances >= minInstances;
+    ready = statusCode === 200 && table.revision >= minRevision && table.instances >= minInstances ? ready + 1 : 0;
+    return ready >= 8;
   }, [child]);
   return { child, url, table };
+}
+
+function startBareProxy(port, upstreamPort) {
+  return start('bare proxy', process.execPath, [BARE_PROXY], { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}` });
 }
 
 // nginx in one process (master_process off): one event loop like the router, and it dies with us.
@@ -80,6 +115,8 @@ events { worker_connections 4096; }
 http {
   access_log off; client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy;
   fastcgi_temp_path ${tmp}/fastcgi; uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
+  # Request bodies up to 1 MiB stay in memory (the default 16k spills the 100 KB prompt to a temp file).
+  client_body_buffer_size 1m;
   upstream mock { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
     listen 127.0.0.1:${port};
@@ -95,17 +132,29 @@ http {
 // max_tokens 1: the mock answers a non-streaming request at once instead of after the time its tokens
 // would stream at MOCK_TOKENS_PER_SECOND, so the latency measured is the HTTP path, nothing else.
 const CHAT_BODY = JSON.stringify({ model: MODEL, max_tokens: 1, messages: [{ role: 'user', content: 'Say hello in one word.' }] });
+// The ~100 KB prompt of the issue: a long conversation (50 turns of ~2 KB), the model name unchanged.
+const TURN = 'The quick brown fox jumps over the lazy dog while the router forwards bytes. '.repeat(26);
+const BIG_BODY = JSON.stringify({
+  model: MODEL, max_tokens: 1, messages: Array.from({ length: 50 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `${i}: ${TURN}` })),
+});
+// The percentiles of the CDF: every 1 % and the tail. wrk keeps every latency in a µs histogram, so
+// these are exact (to 1 µs) for the whole run, at no cost to the load generator while it runs.
+const CDF_POINTS = [...Array.from({ length: 99 }, (_, i) => i + 1), 99.5, 99.9, 99.99, 100];
 
-function writeWrkScript() {
-  const file = path.join(tmp, 'chat.lua');
+function writeWrkScript(name, body) {
+  const file = path.join(tmp, `${name}.lua`);
   writeFileSync(file, `wrk.method = "POST"
-wrk.body = [[${CHAT_BODY}]]
+wrk.body = [[${body}]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer ${apiKey}"
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH_RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
     e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(99)))
+  local cdf = {}
+  for _, p in ipairs({ ${CDF_POINTS.slice(0, -1).join(', ')} }) do cdf[#cdf + 1] = string.format("%d", latency:percentile(p)) end
+  cdf[#cdf + 1] = string.format("%d", latency.max) -- percentile(100) answers 0 in wrk
+  io.write("BENCH_CDF " .. table.concat(cdf, " ") .. "\\n")
 end
 `);
   return file;
@@ -122,7 +171,9 @@ async function wrk(script, url, { threads, connections, seconds, pid }) {
   if (code !== 0 || !line) throw new Error(`wrk ${url} failed (exit ${code}): ${child.output.slice(-5).join(' | ')}`);
   const [requests, durationUs, socketErrors, badStatus, p50Us, p99Us] = line.split(' ').slice(1).map(Number);
   if (socketErrors || badStatus) throw new Error(`wrk ${url}: ${socketErrors} socket error(s), ${badStatus} non-2xx answer(s) of ${requests}`);
-  return { rps: requests / (durationUs / 1e6), p50: p50Us / 1000, p99: p99Us / 1000, cpuPerRequest: (cpuUs(pid) - cpuBefore) / requests };
+  const cdfUs = child.output.find((l) => l.startsWith('BENCH_CDF'))?.split(' ').slice(1).map(Number) ?? [];
+  const cdf = cdfUs.map((us, i) => [us / 1000, Math.round(CDF_POINTS[i] * 100) / 10_000]);
+  return { rps: requests / (durationUs / 1e6), p50: p50Us / 1000, p99: p99Us / 1000, cpuPerRequest: (cpuUs(pid) - cpuBefore) / requests, requests, cdf };
 }
 
 async function measure(script, url, shape) {
@@ -283,14 +334,15 @@ async function main() {
   }
   nc = await connect({ servers: NATS_URL, name: 'router-bench' });
 
-  const [mockPort, registryPort, nginxPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [mockPort, registryPort, nginxPort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const mock = nodeApp('mock-llm-backend', MAIN.mock, {
     PORT: String(mockPort), MOCK_MODELS: MODEL, MOCK_LATENCY_MS: '0', MOCK_TOKENS_PER_SECOND: String(TOKENS_PER_SECOND), MOCK_COMPLETION_TOKENS: '20', MOCK_NAME: 'bench-mock',
   });
   const registry = nodeApp('registry-api', MAIN.registry, { PORT: String(registryPort), DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`, NATS_URL, SUBJECT_PREFIX: prefix });
   const nginx = startNginx(nginxBin, nginxPort, mockPort);
-  const [direct, viaNginx, registryUrl] = [mockPort, nginxPort, registryPort].map((port) => `http://127.0.0.1:${port}`);
-  for (const [child, url] of [[mock, direct], [nginx, viaNginx], [registry, registryUrl]]) {
+  const bare = startBareProxy(barePort, mockPort);
+  const [direct, viaNginx, viaBare, registryUrl] = [mockPort, nginxPort, barePort, registryPort].map((port) => `http://127.0.0.1:${port}`);
+  for (const [child, url] of [[mock, direct], [nginx, viaNginx], [bare, viaBare], [registry, registryUrl]]) {
     await waitFor(child.name, async () => (await getJson(`${url}/health`)).statusCode === 200, [child]);
   }
 
@@ -304,72 +356,134 @@ async function main() {
   });
   const registered = await reg.body.json();
   if (reg.statusCode !== 201) throw new Error(`register answered ${reg.statusCode}: ${JSON.stringify(registered).slice(0, 300)}`);
-  const router = await startRouter('llm-router', prefix, registered.service.revision, 1);
-  log(`up: mock ${direct}, nginx ${viaNginx}, registry-api ${registryUrl}, router ${router.url} (table revision ${router.table.revision})`);
+  // ROUTER_WORKERS=1: the router column; ROUTER_WORKERS=2: one more throughput row (node:cluster).
+  const router = await startRouter('llm-router', prefix, registered.service.revision, 1, { ROUTER_WORKERS: '1' });
+  const router2 = await startRouter('llm-router (2 workers)', prefix, registered.service.revision, 1, { ROUTER_WORKERS: '2' });
+  log(`up: mock ${direct}, nginx ${viaNginx}, bare proxy ${viaBare}, registry-api ${registryUrl}, router ${router.url} (table revision ${router.table.revision}), router ×2 ${router2.url}`);
 
-  // Same request, same answer through all three; the router must also have really routed it.
-  const targets = { direct, nginx: viaNginx, router: router.url };
-  for (const base of Object.values(targets)) {
-    const res = await request(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: CHAT_BODY });
-    const answer = await res.body.json();
-    if (res.statusCode !== 200 || answer.object !== 'chat.completion') throw new Error(`${base} answered ${res.statusCode}: ${JSON.stringify(answer).slice(0, 300)}`);
-    if (base === router.url && res.headers['x-switchboard-instance'] !== `bench-mock-${id}`) throw new Error('the router did not route to the registered mock');
+  // Same request, same answer through every target; the routers must also have really routed it.
+  const targets = { direct, nginx: viaNginx, bare: viaBare, router: router.url, router2: router2.url };
+  for (const [name, base] of Object.entries(targets)) {
+    for (const body of [CHAT_BODY, BIG_BODY]) {
+      const res = await request(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body });
+      const answer = await res.body.json();
+      if (res.statusCode !== 200 || answer.object !== 'chat.completion') throw new Error(`${base} answered ${res.statusCode}: ${JSON.stringify(answer).slice(0, 300)}`);
+      if (name.startsWith('router') && res.headers['x-switchboard-instance'] !== `bench-mock-${id}`) throw new Error(`${name} did not route to the registered mock`);
+    }
   }
   await sleep(SETTLE_MS);
   const baselineRss = rssMb(router.child.proc.pid);
 
-  const script = writeWrkScript();
-  const pids = { direct: mock.proc.pid, nginx: nginx.proc.pid, router: router.child.proc.pid };
-  // One target after the other, never two at once: they share the mock and the CPUs.
-  const eachTarget = async (fn) => {
-    const out = {};
-    for (const [name, url] of Object.entries(targets)) out[name] = await fn(url, pids[name]);
-    return out;
+  const script = writeWrkScript('chat', CHAT_BODY);
+  const bigScript = writeWrkScript('chat-100k', BIG_BODY);
+  const pids = { direct: mock.proc.pid, nginx: nginx.proc.pid, bare: bare.proc.pid, router: router.child.proc.pid, router2: router2.child.proc.pid };
+  const COLUMNS = ['direct', 'nginx', 'bare', 'router'];
+  // One target after the other, never two at once: they share the mock and the CPUs. BENCH_REPEAT
+  // rounds, each running every target once, so a slow spell of the machine spreads over all of them.
+  const repeated = async (names, fn) => {
+    const runs = Object.fromEntries(names.map((n) => [n, []]));
+    for (let round = 0; round < REPEAT && !cleaningUp; round++) {
+      for (const name of names) runs[name].push(await fn(targets[name], pids[name]));
+    }
+    return runs;
   };
   const chat = (url) => `${url}/v1/chat/completions`;
-  const latency = await phase(`phase 1: latency at c=1 (${DURATION_S} s each after ${WARMUP_S} s warm-up)`, () =>
-    eachTarget((url, pid) => measure(script, chat(url), { threads: 1, connections: 1, pid })));
-  const throughput = await phase(`phase 2: throughput at c=32 (${DURATION_S} s each)`, () =>
-    eachTarget((url, pid) => measure(script, chat(url), { threads: 2, connections: 32, pid })));
-  const firstToken = await phase(`phase 3: streaming time to first token, ${TTFT_REQUESTS} sequential requests each`, () =>
-    eachTarget((url) => ttft(url, TTFT_REQUESTS)));
-  const memory = await phase(`phase 4: RSS of a second router with ${TABLE_SIZE} instances`, () => bigTableRss(nc));
+  const each = `${REPEAT} round(s), ${DURATION_S} s each after ${WARMUP_S} s warm-up`;
+  const latency = await phase(`phase 1: latency at c=1 (${each})`, () =>
+    repeated(COLUMNS, (url, pid) => measure(script, chat(url), { threads: 1, connections: 1, pid })));
+  const bigPrompt = await phase(`phase 2: latency at c=1 with a ${(Buffer.byteLength(BIG_BODY) / 1024).toFixed(0)} KiB prompt (${each})`, () =>
+    repeated(COLUMNS, (url, pid) => measure(bigScript, chat(url), { threads: 1, connections: 1, pid })));
+  const throughput = await phase(`phase 3: throughput at c=32 (${each}; router at ROUTER_WORKERS=1 and 2)`, () =>
+    repeated([...COLUMNS, 'router2'], (url, pid) => measure(script, chat(url), { threads: 2, connections: 32, pid })));
+  const firstToken = await phase(`phase 4: streaming time to first token, ${REPEAT} round(s) of ${TTFT_REQUESTS} sequential requests each`, () =>
+    repeated(COLUMNS, (url) => ttft(url, TTFT_REQUESTS)));
+  // The small-table routers are done: stopped (expected exits), so phase 5 has the machine to itself.
+  await phase('stopping the small-table routers', async () => {
+    for (const r of [router, router2]) r.child.transient = true;
+    await Promise.all([stop(router.child), stop(router2.child)]);
+  });
+  const memory = await phase(`phase 5: RSS of a router with ${TABLE_SIZE} instances`, () => bigTableRss(nc));
 
-  const [L, T, F] = [latency ?? {}, throughput ?? {}, firstToken ?? {}];
-  const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : '**missed**');
-  const added = (q, name) => L[name]?.[q] - L.direct?.[q];
-  const ratio = T.router?.rps / T.nginx?.rps;
-  const each = (f) => ['direct', 'nginx', 'router'].map(f);
+  // --- summaries: median and range over the rounds; "added" and ratios paired within each round ---
+  const [L, B, T, F] = [latency ?? {}, bigPrompt ?? {}, throughput ?? {}, firstToken ?? {}];
+  const of = (runs, name, key) => (runs[name]?.length ? stats(runs[name].map((r) => r[key])) : undefined);
+  const paired = (runs, name, other, key, f) => (runs[name]?.length && runs[other]?.length ? stats(runs[name].map((r, i) => f(r[key], runs[other][i]?.[key])).filter(Number.isFinite)) : undefined);
+  const addedOver = (runs, name, key) => paired(runs, name, 'direct', key, (a, b) => a - b);
+  const ratioTo = (runs, name, other) => paired(runs, name, other, 'rps', (a, b) => a / b);
+  const cell = (st, digits = 2, scale = 1) =>
+    !st || !Number.isFinite(st.median) ? 'n/a' : REPEAT === 1 ? fmt(st.median * scale, digits) : `${fmt(st.median * scale, digits)} (${fmt(st.min * scale, digits)}–${fmt(st.max * scale, digits)})`;
+  const verdict = (st, ok) => (!st || !Number.isFinite(st.median) ? 'n/a' : ok(st.median) ? 'met' : '**missed**');
   const row = (...cells) => `| ${cells.join(' | ')} |`;
+  const cols = (f) => COLUMNS.map(f);
   const thousands = TABLE_SIZE.toLocaleString('en');
+  const summary = {
+    addedP50: addedOver(L, 'router', 'p50'), addedP99: addedOver(L, 'router', 'p99'),
+    addedBigP50: addedOver(B, 'router', 'p50'), addedTtftP50: addedOver(F, 'router', 'p50'),
+    vsBare: ratioTo(T, 'router', 'bare'), vsNginx: ratioTo(T, 'router', 'nginx'),
+    vsBare2: ratioTo(T, 'router2', 'bare'), vsNginx2: ratioTo(T, 'router2', 'nginx'), workers2Over1: ratioTo(T, 'router2', 'router'),
+  };
   const lines = [
-    row('metric', 'direct', 'nginx', 'router', 'target / result'),
-    row('---', '---', '---', '---', '---'),
-    row('latency p50, c=1 (ms)', ...each((n) => fmt(L[n]?.p50, 3)), '–'),
-    row('latency p99, c=1 (ms)', ...each((n) => fmt(L[n]?.p99, 3)), '–'),
-    row('added over direct, p50 (ms)', '–', fmt(added('p50', 'nginx'), 3), fmt(added('p50', 'router'), 3), `router ≤ 0.5 ms: ${verdict(latency && added('p50', 'router') <= 0.5)}`),
-    row('added over direct, p99 (ms)', '–', fmt(added('p99', 'nginx'), 3), fmt(added('p99', 'router'), 3), `router ≤ 1.5 ms: ${verdict(latency && added('p99', 'router') <= 1.5)}`),
-    row('throughput, c=32 (req/s)', ...each((n) => fmt(T[n]?.rps, 0)), `router ≥ ½ nginx (${fmt(ratio * 100, 0)} %): ${verdict(throughput && ratio >= 0.5)}`),
-    row('CPU per request of the process in front (mock / nginx / router), c=32 (µs)', ...each((n) => fmt(T[n]?.cpuPerRequest, 0)), '–'),
-    row('latency p50 / p99, c=32 (ms)', ...each((n) => `${fmt(T[n]?.p50)} / ${fmt(T[n]?.p99)}`), '–'),
-    row('stream time to first token p50 (ms)', ...each((n) => fmt(F[n]?.p50, 3)), `router adds ${fmt(F.router?.p50 - F.direct?.p50, 3)} ms`),
-    row('stream time to first token p99 (ms)', ...each((n) => fmt(F[n]?.p99, 3)), `router adds ${fmt(F.router?.p99 - F.direct?.p99, 3)} ms`),
-    row('router RSS, 1 instance, idle (MB)', '–', '–', fmt(baselineRss, 1), '–'),
-    row(`router RSS, ${thousands} instances, idle (MB)`, '–', '–', fmt(memory?.rss, 1), `< 150 MB: ${verdict(memory && memory.rss < 150)}`),
+    row('metric', 'direct', 'nginx', 'bare Node proxy', 'router', 'target (issue 12) / result'),
+    row('---', '---', '---', '---', '---', '---'),
+    row('latency p50, c=1 (ms)', ...cols((n) => cell(of(L, n, 'p50'), 3)), '–'),
+    row('latency p99, c=1 (ms)', ...cols((n) => cell(of(L, n, 'p99'), 3)), '–'),
+    row('added over direct, p50, c=1 (ms)', '–', ...['nginx', 'bare', 'router'].map((n) => cell(addedOver(L, n, 'p50'), 3)), `router ≤ 0.25 ms: ${verdict(summary.addedP50, (v) => v <= 0.25)}`),
+    row('added over direct, p99, c=1 (ms)', '–', ...['nginx', 'bare', 'router'].map((n) => cell(addedOver(L, n, 'p99'), 3)), `router ≤ 1 ms: ${verdict(summary.addedP99, (v) => v <= 1)}`),
+    row(`latency p50, c=1, ${(Buffer.byteLength(BIG_BODY) / 1024).toFixed(0)} KiB prompt (ms)`, ...cols((n) => cell(of(B, n, 'p50'), 3)), '–'),
+    row('added over direct, p50, 100 KB prompt (ms)', '–', ...['nginx', 'bare', 'router'].map((n) => cell(addedOver(B, n, 'p50'), 3)), `router ≤ 1 ms: ${verdict(summary.addedBigP50, (v) => v <= 1)}`),
+    row('throughput, c=32 (req/s)', ...cols((n) => cell(of(T, n, 'rps'), 0)),
+      `router ≥ 0.8× bare proxy (${cell(summary.vsBare, 2)}×): ${verdict(summary.vsBare, (v) => v >= 0.8)}; ≥ 0.5× nginx (${cell(summary.vsNginx, 2)}×): ${verdict(summary.vsNginx, (v) => v >= 0.5)}`),
+    row('throughput, c=32, router ROUTER_WORKERS=2 (req/s)', '–', '–', '–', cell(of(T, 'router2', 'rps'), 0),
+      `${cell(summary.workers2Over1, 2)}× ROUTER_WORKERS=1; ${cell(summary.vsBare2, 2)}× bare proxy, ${cell(summary.vsNginx2, 2)}× nginx`),
+    row('CPU per request of the process in front (mock / nginx / bare / router), c=32 (µs)', ...cols((n) => cell(of(T, n, 'cpuPerRequest'), 0)), `router ×2 workers: ${cell(of(T, 'router2', 'cpuPerRequest'), 0)} µs`),
+    row('latency p50, c=32 (ms)', ...cols((n) => cell(of(T, n, 'p50'), 2)), '–'),
+    row('latency p99, c=32 (ms)', ...cols((n) => cell(of(T, n, 'p99'), 2)), '–'),
+    row('stream time to first token p50 (ms)', ...cols((n) => cell(of(F, n, 'p50'), 3)), `router adds ${cell(summary.addedTtftP50, 3)} ms; ≤ 0.5 ms: ${verdict(summary.addedTtftP50, (v) => v <= 0.5)}`),
+    row('stream time to first token p99 (ms)', ...cols((n) => cell(of(F, n, 'p99'), 3)), `router adds ${cell(addedOver(F, 'router', 'p99'), 3)} ms`),
+    row('router RSS, 1 instance, idle (MB)', '–', '–', '–', fmt(baselineRss, 1), '–'),
+    row(`router RSS, ${thousands} instances, idle (MB)`, '–', '–', '–', fmt(memory?.rss, 1), `< 150 MB: ${memory ? (memory.rss < 150 ? 'met' : '**missed**') : 'n/a'}`),
   ];
   const cpu = os.cpus();
   const nginxVersion = spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '');
   const tableSource = !memory ? '' : `came in one snapshot of ${fmt(memory.snapshotMiB, 1)} MiB sent as ${memory.chunks} chunks`;
-  console.log(`\n${lines.join('\n')}\n`);
-  console.log([
+  const notes = [
     `Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${os.platform()} ${os.release()}, ${new Date().toISOString()}; wall time ${((performance.now() - wallStarted) / 1000).toFixed(0)} s;`,
     `1-min load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after (other work on these CPUs shows in p99s and req/s, much less in CPU per request).`,
-    `All three columns hit the same mock-llm-backend process (latency 0, ${TOKENS_PER_SECOND} tokens/s) on loopback, with the load generator on the same ${cpu.length} CPUs.`,
-    `wrk ${DURATION_S} s per run after a ${WARMUP_S} s warm-up, POST /v1/chat/completions (non-streaming, max_tokens 1), bearer key sent to all;`,
-    `nginx ${nginxVersion} as a single process (master_process off), upstream keepalive, proxy_buffering off.`,
-    `Time to first token: ${TTFT_REQUESTS} sequential streaming requests (node:http, keep-alive), request sent → first SSE data chunk, after 20 warm-up requests.`,
+    `Each cell: median (min–max) of ${REPEAT} round(s); "added" and the ratios are paired within a round, then summarised.`,
+    `Every column hits the same mock-llm-backend process (latency 0, ${TOKENS_PER_SECOND} tokens/s) on loopback, with the load generator on the same ${cpu.length} CPUs.`,
+    `wrk ${DURATION_S} s per run after a ${WARMUP_S} s warm-up, POST /v1/chat/completions (non-streaming, max_tokens 1; the large prompt ${Buffer.byteLength(BIG_BODY)} bytes), bearer key sent to all;`,
+    `nginx ${nginxVersion} as a single process (master_process off), upstream keepalive, proxy_buffering off, client_body_buffer_size 1m; bare proxy: tools/bench/bare-proxy.mjs (node:http + an undici Pool, bodies streamed).`,
+    `Time to first token: ${TTFT_REQUESTS} sequential streaming requests per round (node:http, keep-alive), request sent → first SSE data chunk, after 20 warm-up requests.`,
     `RSS: VmRSS ${SETTLE_MS / 1000} s after the table was loaded, no traffic${memory ? `; the ${thousands}-instance table (${MODELS.length} models) ${tableSource}, loaded in ${fmt(memory.loadSeconds, 1)} s from process start` : ''}.`,
-  ].join(' '));
+  ].join(' ');
+  console.log(`\n${lines.join('\n')}\n`);
+  console.log(notes);
+
+  // The CDF: for each target the round whose p50 is the median one (a real run, not a blend of runs).
+  const medianRun = (runs) => runs?.length ? [...runs].sort((a, b) => a.p50 - b.p50)[Math.floor(runs.length / 2)] : undefined;
+  const LABELS = { direct: 'direct to the mock', nginx: 'nginx', bare: 'bare Node proxy', router: 'llm-router' };
+  const curves = COLUMNS.map((n) => ({ label: LABELS[n], points: medianRun(L[n])?.cdf ?? [] })).filter((c) => c.points.length);
+  if (curves.length) {
+    writeResultFile('router-latency-cdf.svg', latencyCdfSvg(curves, {
+      title: `Latency CDF at concurrency 1 (wrk, ${DURATION_S} s, POST /v1/chat/completions, the median of ${REPEAT} round(s))`,
+      subtitle: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString()}`,
+    }));
+  }
+  const strip = (runs) => runs && Object.fromEntries(Object.entries(runs).map(([n, rs]) => [n, rs.map(({ cdf, ...rest }) => rest)]));
+  writeResults('router', {
+    settings: { durationS: DURATION_S, warmupS: WARMUP_S, repeat: REPEAT, ttftRequests: TTFT_REQUESTS, bigPromptBytes: Buffer.byteLength(BIG_BODY), tableSize: TABLE_SIZE },
+    runs: { latencyC1: strip(latency), latencyC1BigPrompt: strip(bigPrompt), throughputC32: strip(throughput), timeToFirstToken: firstToken },
+    summary: {
+      ...summary,
+      latencyC1: Object.fromEntries(COLUMNS.map((n) => [n, { p50: of(L, n, 'p50'), p99: of(L, n, 'p99') }])),
+      latencyC1BigPrompt: Object.fromEntries(COLUMNS.map((n) => [n, { p50: of(B, n, 'p50'), p99: of(B, n, 'p99') }])),
+      throughputC32: Object.fromEntries([...COLUMNS, 'router2'].map((n) => [n, { rps: of(T, n, 'rps'), cpuPerRequestUs: of(T, n, 'cpuPerRequest') }])),
+      timeToFirstToken: Object.fromEntries(COLUMNS.map((n) => [n, { p50: of(F, n, 'p50'), p99: of(F, n, 'p99') }])),
+    },
+    latencyCdfC1: Object.fromEntries(COLUMNS.map((n) => [n, medianRun(L[n])?.cdf ?? null])),
+    rss: { baselineMb: baselineRss, tenThousandInstances: memory ?? null },
+    failures,
+  }, [...lines, '', notes]);
   return failures.length ? 1 : 0;
 }
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, until } from './bench-kit.mjs';
+import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, until, writeResults } from './bench-kit.mjs';
 
 const require = createRequire(join(ROOT, 'package.json'));
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -160,6 +160,7 @@ async function main() {
     console.log(`| direct undici request | ${fmt(col('directMedian'), 'ms', 3)} | ${fmt(col('directP99'), 'ms', 3)} |`);
     console.log(`| client.request | ${fmt(col('clientMedian'), 'ms', 3)} | ${fmt(col('clientP99'), 'ms', 3)} |`);
     console.log(`| added by the client | ${fmt(col('addedMedianUs'), 'µs')} | ${fmt(col('addedP99Us'), 'µs')} |`);
+    writeResults('sdk', { settings: { repeat: REPEAT, picks: PICKS, requests: REQUESTS }, runs: rows, summary: Object.fromEntries(Object.keys(rows[0] ?? {}).map((k) => [k, col(k)])) });
   } finally {
     await client?.close();
     await agent?.close();

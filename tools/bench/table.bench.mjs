@@ -13,7 +13,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, stopChild as stop, until } from './bench-kit.mjs';
+import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, stopChild as stop, until, writeResults } from './bench-kit.mjs';
 
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
 const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
@@ -136,6 +136,7 @@ async function main() {
   console.log('| instances | cold load (start → table full) | router RSS after load | caught up after NATS restart | snapshots taken for the outages |');
   console.log('|---|---|---|---|---|');
   for (const r of results) console.log(`| ${r.size} | ${fmt(r.load)} | ${fmt(r.rss, 'MiB')} | ${fmt(r.catchUp)} | ${r.snapshotsDuringOutages} |`);
+  writeResults('table', { settings: { repeat: REPEAT, outageWrites: OUTAGE_WRITES }, units: { load: 'ms', rss: 'MiB', catchUp: 'ms' }, sizes: results });
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
 }
