@@ -11,7 +11,8 @@ export async function createLlmRouter(config: LlmRouterConfig): Promise<NestFast
     // forceCloseConnections: by the time the server closes, DrainService has ended every proxy request,
     // so what is left are idle keep-alive connections (65 s) that would hold the close open.
     new FastifyAdapter({ bodyLimit: config.BODY_LIMIT_BYTES, keepAliveTimeout: 65_000, forceCloseConnections: true }),
-    { bufferLogs: true },
+    // rawBody: the JSON parser keeps the bytes it parsed (req.rawBody), forwarded as they came.
+    { bufferLogs: true, rawBody: true },
   );
   app.useLogger(app.get(Logger));
   await app.init();

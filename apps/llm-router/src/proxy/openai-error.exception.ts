@@ -42,7 +42,11 @@ export class OpenAiErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('LlmRouter');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    this.send(host.switchToHttp().getResponse<FastifyReply>(), exception);
+  }
+
+  /** Answers `exception` in OpenAI's shape, unless an answer has started (the lean /v1 routes call this directly). */
+  send(reply: FastifyReply, exception: unknown): void {
     if (reply.sent || reply.raw.headersSent) return;
     const error = this.toOpenAi(exception);
     void reply.status(error.status).headers(error.headers).send(error.body);

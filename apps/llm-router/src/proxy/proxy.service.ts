@@ -89,7 +89,8 @@ export class ProxyService implements OnApplicationShutdown {
         notReady ??= OpenAiError.modelNotReady(model, [...new Set(all.map(modelStatusOf))].join(', '));
         continue;
       }
-      const payload = JSON.stringify(model === requested ? body : { ...body, model });
+      // The client's bytes as they came (the parser kept them), unless an alias or a fallback renames the model.
+      const payload = model === requested ? (rawBodyOf(req) ?? JSON.stringify(body)) : JSON.stringify({ ...body, model });
       const result = await this.route(endpoint, model, routable, payload, body, req, reply, shutdown);
       if (result.done) {
         if (index > 0) this.metrics.fallbacks.inc({ model: requested, fallback: model });
@@ -105,7 +106,7 @@ export class ProxyService implements OnApplicationShutdown {
     endpoint: Endpoint,
     model: string,
     routable: RoutedInstance[],
-    payload: string,
+    payload: string | Buffer,
     body: Record<string, unknown>,
     req: FastifyRequest,
     reply: FastifyReply,
@@ -148,7 +149,7 @@ export class ProxyService implements OnApplicationShutdown {
     model: string,
     instance: RoutedInstance,
     policy: ResolvedPolicy,
-    payload: string,
+    payload: string | Buffer,
     stream: boolean,
     req: FastifyRequest,
     reply: FastifyReply,
@@ -286,7 +287,13 @@ function validate(endpoint: Endpoint, body: unknown): Record<string, unknown> {
   return b;
 }
 
-function forwardHeaders(incoming: IncomingHttpHeaders, payload: string): Record<string, string> {
+/** The body's bytes, kept by the JSON parser (`rawBody: true` in bootstrap). */
+function rawBodyOf(req: FastifyRequest): Buffer | undefined {
+  const raw = (req as { rawBody?: unknown }).rawBody;
+  return Buffer.isBuffer(raw) ? raw : undefined;
+}
+
+function forwardHeaders(incoming: IncomingHttpHeaders, payload: string | Buffer): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
   for (const name of FORWARDED) {
     const value = headerValue(incoming[name]);
