@@ -102,6 +102,21 @@ async function startRouter(name, subjectPrefix, minRevision, minInstances, env =
   return { child, url, table };
 }
 
+/** Stops a child and then any process it left behind (a multi-worker router's workers, should its primary exit first). */
+async function stopTree(child) {
+  const cmdline = (pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return undefined; // gone
+    }
+  };
+  const descendants = child.exited ? [] : processTree(child.proc.pid).slice(1).map((pid) => [pid, cmdline(pid)]);
+  await stop(child);
+  // Only a process still running the same command line: a pid reused meanwhile is someone else's.
+  for (const [pid, was] of descendants) if (was && cmdline(pid) === was) process.kill(pid, 'SIGKILL');
+}
+
 function startBareProxy(port, upstreamPort) {
   return start('bare proxy', process.execPath, [BARE_PROXY], { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}` });
 }
@@ -293,7 +308,7 @@ let nc;
 function cleanup() {
   cleaningUp ??= (async () => {
     // Routers and nginx first, so nothing is left sending to the mock or the registry.
-    for (const child of [...children].reverse()) await step(`stop ${child.name}`, () => stop(child));
+    for (const child of [...children].reverse()) await step(`stop ${child.name}`, () => stopTree(child));
     await step(`delete stream ${prefix}_REGISTRY`, async () => {
       if (!nc) return;
       await deleteStream(nc, `${prefix}_REGISTRY`);
@@ -400,7 +415,7 @@ async function main() {
   // The small-table routers are done: stopped (expected exits), so phase 5 has the machine to itself.
   await phase('stopping the small-table routers', async () => {
     for (const r of [router, router2]) r.child.transient = true;
-    await Promise.all([stop(router.child), stop(router2.child)]);
+    await Promise.all([stopTree(router.child), stopTree(router2.child)]);
   });
   const memory = await phase(`phase 5: RSS of a router with ${TABLE_SIZE} instances`, () => bigTableRss(nc));
 
