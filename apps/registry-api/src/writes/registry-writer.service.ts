@@ -30,8 +30,9 @@ export interface UpsertResult {
 
 /**
  * The only code that changes the registry: every change is one transaction that locks the
- * instance, takes the next revision, writes the row and one outbox event; the events are handed to
- * the relay right after commit. No-op changes take no revision and publish nothing.
+ * instance (and reads it, one statement), takes the next revision and writes the row (one
+ * statement), and appends one outbox event; the events are handed to the relay right after commit.
+ * No-op changes take no revision and publish nothing.
  */
 @Injectable()
 export class RegistryWriter {
@@ -51,8 +52,7 @@ export class RegistryWriter {
       const existing = await tx.lockInstance(fields.serviceId);
       const next = materialise(fields, existing, now);
       if (existing && sameRegistration(existing, next)) return { entity: existing, created: false, changed: false };
-      next.revision = await tx.nextRevision();
-      await tx.saveInstance(next, !existing);
+      await tx.saveInstance(next, !existing); // sets next.revision
       const previous = existing && movedFrom(existing, next);
       await this.emit(tx, events, 'registered', next, { revision: next.revision, instance: toInstanceView(next), ...(previous ? { previous } : {}) }, now, traceparent);
       return { entity: next, created: !existing, changed: true };
@@ -137,15 +137,13 @@ export class RegistryWriter {
     instance.status = to.status;
     instance.adminState = to.adminState;
     instance.updatedAt = now;
-    instance.revision = await tx.nextRevision();
-    await tx.saveState(instance);
+    await tx.saveState(instance); // sets instance.revision
     await this.emit(tx, events, 'statusChanged', instance, { revision: instance.revision, instance: toInstanceView(instance), from, to, reason }, now, traceparent);
     return true;
   }
 
   private async delete(tx: RegistryTransaction, events: ClaimedOutboxRow[], instance: ServiceInstanceEntity, now: Date, traceparent: string): Promise<number> {
-    const revision = await tx.nextRevision();
-    await tx.deleteInstance(instance, revision, now);
+    const revision = await tx.deleteInstance(instance, now);
     const data = { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment, models: instance.models };
     await this.emit(tx, events, 'deregistered', instance, data, now, traceparent);
     return revision;

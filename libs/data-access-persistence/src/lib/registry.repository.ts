@@ -1,9 +1,6 @@
 import { Brackets, DataSource, EntityManager, In, MoreThan } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
-import { OutboxEntity } from './outbox.entity';
 import { InstanceKind, ServiceInstanceEntity } from './service-instance.entity';
-import { ServiceTombstoneEntity } from './service-tombstone.entity';
 
 export interface InstanceFilter {
   serviceName?: string;
@@ -62,17 +59,29 @@ export interface HeartbeatWrite {
   load: LoadFigures;
 }
 
-/** The writes of one registry change, all in one transaction with its outbox rows. */
+/**
+ * The writes of one registry change, all in one transaction with its outbox rows. Plain SQL, one
+ * round trip per step: lock + read the instance, take a revision + write the row, append the outbox
+ * row (BEGIN and COMMIT around them).
+ */
 export class RegistryTransaction {
   constructor(readonly manager: EntityManager) {}
 
+  /** The statement's rows, whatever its kind (TypeORM's plain form is [rows, count] for UPDATE/DELETE … RETURNING). */
+  private async rows<T>(sql: string, parameters: unknown[]): Promise<T[]> {
+    const runner = this.manager.queryRunner;
+    if (!runner) throw new Error('RegistryTransaction outside a transaction');
+    return (await runner.query(sql, parameters, true)).records as T[];
+  }
+
   /**
    * Serialises every writer of this serviceId (including inserts of an id that does not exist
-   * yet) until commit, then reads the current row.
+   * yet) until commit, then reads the current row: both in `registry_lock_instance`, whose read
+   * takes its snapshot after the lock is granted (see its migration).
    */
   async lockInstance(serviceId: string): Promise<ServiceInstanceEntity | null> {
-    await this.manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [serviceId]);
-    return this.manager.findOne(ServiceInstanceEntity, { where: { serviceId } });
+    const rows = await this.rows<InstanceRow>('SELECT * FROM registry_lock_instance($1)', [serviceId]);
+    return rows.length ? toInstance(rows[0]) : null;
   }
 
   /** Locks the matching instances in a stable order (no deadlock between two bulk changes). */
@@ -87,48 +96,151 @@ export class RegistryTransaction {
   }
 
   /**
-   * Takes the revision writers' shared lock (held until commit) before `nextval`: the scan of the
-   * sub-select runs before the outer projection, so no revision is handed out unlocked. That is
-   * what lets {@link RegistryRepository.listAsOfRevision} tell when every revision up to N has committed.
+   * Takes the next revision and inserts or replaces the row with it, in one statement; a new row
+   * also clears a tombstone its serviceId may have left. Sets and returns `instance.revision`.
    */
-  async nextRevision(): Promise<number> {
-    const [row] = await this.manager.query(
-      `SELECT nextval('registry_revision_seq') AS revision
-         FROM (SELECT pg_advisory_xact_lock_shared($1::int, $2::int) OFFSET 0) AS writer`,
-      REVISION_WRITERS_LOCK,
+  async saveInstance(instance: ServiceInstanceEntity, isNew: boolean): Promise<number> {
+    const i = instance;
+    const rows = await this.rows<{ revision: string }>(
+      `WITH ${NEXT_REVISION},
+       saved AS (
+         INSERT INTO service_instances (service_id, service_name, environment, region, vm_ip, internal_port, external_domain, version,
+                deployment_id, namespace, kind, capabilities, models, health_check_endpoint, health_check, metadata,
+                required_environment_vars, status, admin_state, load, last_seen, registered_at, updated_at, revision)
+         SELECT $3::text, $4::text, $5::text, $6::text, $7::text, $8::int, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text[], $15::text[], $16::text, $17::jsonb, $18::jsonb,
+                $19::jsonb, $20::text, $21::text, $22::jsonb, $23::timestamptz, $24::timestamptz, $25::timestamptz, rev.revision
+           FROM rev
+         ON CONFLICT (service_id) DO UPDATE SET
+                service_name = EXCLUDED.service_name, environment = EXCLUDED.environment, region = EXCLUDED.region,
+                vm_ip = EXCLUDED.vm_ip, internal_port = EXCLUDED.internal_port, external_domain = EXCLUDED.external_domain,
+                version = EXCLUDED.version, deployment_id = EXCLUDED.deployment_id, namespace = EXCLUDED.namespace,
+                kind = EXCLUDED.kind, capabilities = EXCLUDED.capabilities, models = EXCLUDED.models,
+                health_check_endpoint = EXCLUDED.health_check_endpoint, health_check = EXCLUDED.health_check,
+                metadata = EXCLUDED.metadata, required_environment_vars = EXCLUDED.required_environment_vars,
+                status = EXCLUDED.status, admin_state = EXCLUDED.admin_state, load = EXCLUDED.load,
+                last_seen = EXCLUDED.last_seen, registered_at = EXCLUDED.registered_at, updated_at = EXCLUDED.updated_at,
+                revision = EXCLUDED.revision
+         RETURNING revision),
+       untombed AS (DELETE FROM service_tombstones WHERE $26::boolean AND service_id = $3)
+       SELECT revision::text AS revision FROM saved`,
+      [
+        ...REVISION_WRITERS_LOCK, i.serviceId, i.serviceName, i.environment, i.region, i.vmIp, i.internalPort, i.externalDomain, i.version,
+        i.deploymentId, i.namespace, i.kind, i.capabilities, i.models, i.healthCheckEndpoint, JSON.stringify(i.healthCheck ?? {}),
+        JSON.stringify(i.metadata), JSON.stringify(i.requiredEnvironmentVars), i.status, i.adminState, JSON.stringify(i.load),
+        i.lastSeen, i.registeredAt, i.updatedAt, isNew,
+      ],
     );
-    return Number(row.revision);
+    return (instance.revision = revisionOf(rows));
   }
 
-  /** Inserts or replaces the row; a new row also clears a tombstone its serviceId may have left. */
-  async saveInstance(instance: ServiceInstanceEntity, isNew: boolean): Promise<void> {
-    await this.manager.upsert(ServiceInstanceEntity, instance as QueryDeepPartialEntity<ServiceInstanceEntity>, ['serviceId']);
-    if (isNew) await this.manager.delete(ServiceTombstoneEntity, { serviceId: instance.serviceId });
+  /** A state change touches only its columns; takes the next revision in the same statement, sets and returns it. */
+  async saveState(instance: ServiceInstanceEntity): Promise<number> {
+    const rows = await this.rows<{ revision: string }>(
+      `WITH ${NEXT_REVISION}
+       UPDATE service_instances AS s SET status = $4, admin_state = $5, updated_at = $6::timestamptz, revision = rev.revision
+         FROM rev WHERE s.service_id = $3
+       RETURNING s.revision::text AS revision`,
+      [...REVISION_WRITERS_LOCK, instance.serviceId, instance.status, instance.adminState, instance.updatedAt],
+    );
+    return (instance.revision = revisionOf(rows));
   }
 
-  /** A state change touches only its columns. */
-  async saveState(instance: ServiceInstanceEntity): Promise<void> {
-    await this.manager.update(
-      ServiceInstanceEntity,
-      { serviceId: instance.serviceId },
-      { status: instance.status, adminState: instance.adminState, updatedAt: instance.updatedAt, revision: instance.revision },
+  /** Deletes the row and leaves a tombstone with the next revision, in one statement; returns the revision. */
+  async deleteInstance(instance: ServiceInstanceEntity, at: Date): Promise<number> {
+    const rows = await this.rows<{ revision: string }>(
+      `WITH ${NEXT_REVISION},
+       gone AS (DELETE FROM service_instances WHERE service_id = $3)
+       INSERT INTO service_tombstones (service_id, service_name, environment, revision, deleted_at)
+       SELECT $3::text, $4::text, $5::text, rev.revision, $6::timestamptz FROM rev
+       ON CONFLICT (service_id) DO UPDATE SET service_name = EXCLUDED.service_name, environment = EXCLUDED.environment,
+              revision = EXCLUDED.revision, deleted_at = EXCLUDED.deleted_at
+       RETURNING revision::text AS revision`,
+      [...REVISION_WRITERS_LOCK, instance.serviceId, instance.serviceName, instance.environment, at],
     );
-  }
-
-  async deleteInstance(instance: ServiceInstanceEntity, revision: number, at: Date): Promise<void> {
-    await this.manager.delete(ServiceInstanceEntity, { serviceId: instance.serviceId });
-    await this.manager.upsert(
-      ServiceTombstoneEntity,
-      { serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment, revision, deletedAt: at },
-      ['serviceId'],
-    );
+    return revisionOf(rows);
   }
 
   /** Returns the row id, so the writer can publish it right after commit and delete it. */
   async appendOutbox(record: OutboxRecord): Promise<number> {
-    const result = await this.manager.insert(OutboxEntity, record);
-    return Number(result.identifiers[0]['id']);
+    const [row] = await this.rows<{ id: string }>(
+      'INSERT INTO registry_outbox (revision, subject, payload, headers) VALUES ($1, $2, $3::jsonb, $4::jsonb) RETURNING id::text AS id',
+      [record.revision, record.subject, JSON.stringify(record.payload), JSON.stringify(record.headers)],
+    );
+    return Number(row.id);
   }
+}
+
+/**
+ * The revision writers' shared lock (held until commit), then `nextval`, as the CTE `rev`: the scan
+ * of the sub-select runs before the outer projection, so no revision is handed out unlocked. That is
+ * what lets {@link RegistryRepository.listAsOfRevision} tell when every revision up to N has
+ * committed. Parameters $1, $2: {@link REVISION_WRITERS_LOCK}. A CTE with a volatile function is
+ * evaluated once, before the statement's writes read it.
+ */
+const NEXT_REVISION = `rev AS (
+  SELECT nextval('registry_revision_seq') AS revision
+    FROM (SELECT pg_advisory_xact_lock_shared($1::int, $2::int) OFFSET 0) AS writer)`;
+
+function revisionOf(rows: { revision: string }[]): number {
+  if (rows.length !== 1) throw new Error(`expected one written row, got ${rows.length}`);
+  return Number(rows[0].revision);
+}
+
+/** A service_instances row as node-postgres returns it (bigint as text; dates, arrays and jsonb parsed). */
+interface InstanceRow {
+  service_id: string;
+  service_name: string;
+  environment: string;
+  region: string;
+  vm_ip: string;
+  internal_port: number;
+  external_domain: string | null;
+  version: string;
+  deployment_id: string;
+  namespace: string | null;
+  kind: InstanceKind;
+  capabilities: string[];
+  models: string[];
+  health_check_endpoint: string;
+  health_check: ServiceInstanceEntity['healthCheck'];
+  metadata: Record<string, unknown>;
+  required_environment_vars: ServiceInstanceEntity['requiredEnvironmentVars'];
+  status: HealthStatus;
+  admin_state: AdminState;
+  load: LoadFigures;
+  last_seen: Date | null;
+  registered_at: Date;
+  updated_at: Date;
+  revision: string;
+}
+
+function toInstance(r: InstanceRow): ServiceInstanceEntity {
+  return Object.assign(new ServiceInstanceEntity(), {
+    serviceId: r.service_id,
+    serviceName: r.service_name,
+    environment: r.environment,
+    region: r.region,
+    vmIp: r.vm_ip,
+    internalPort: r.internal_port,
+    externalDomain: r.external_domain,
+    version: r.version,
+    deploymentId: r.deployment_id,
+    namespace: r.namespace,
+    kind: r.kind,
+    capabilities: r.capabilities,
+    models: r.models,
+    healthCheckEndpoint: r.health_check_endpoint,
+    healthCheck: r.health_check,
+    metadata: r.metadata,
+    requiredEnvironmentVars: r.required_environment_vars,
+    status: r.status,
+    adminState: r.admin_state,
+    load: r.load,
+    lastSeen: r.last_seen,
+    registeredAt: r.registered_at,
+    updatedAt: r.updated_at,
+    revision: Number(r.revision),
+  });
 }
 
 function filteredQuery(manager: EntityManager, filter: InstanceFilter) {
