@@ -409,7 +409,7 @@ async function main() {
   if (rs.failures) problems.push(`${rs.failures} re-registration(s) after a restart were not accepted within ${RESTART_DEADLINE_MS / 1000} s`);
 
   const verdict = (ok) => (ok ? 'met' : '**missed**');
-  const range = (st, unit = 'ms', digits = 1) => (REPEAT === 1 ? `${st.median.toFixed(digits)} ${unit}` : fmtRange(st, unit, digits)).replace('  ', ' ');
+  const range = (st, unit = 'ms', digits = 1) => (REPEAT === 1 ? `${st.median.toFixed(digits)} ${unit}` : fmtRange(st, unit, digits)).replace('  ', ' ').trim();
   const rounds = REPEAT === 1 ? '' : `, median (min–max) of ${REPEAT}`;
   const lines = [
     '| metric | value | target |',
