@@ -13,7 +13,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { children, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, stopChild as stop, until, writeResults } from './bench-kit.mjs';
+import { children, dropDatabase, fmtRange as fmt, freePort, log, portOpen, ROOT, runNode as run, stats, stopChild as stop, until, writeResults } from './bench-kit.mjs';
 
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
 const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
@@ -137,13 +137,14 @@ async function main() {
   console.log('|---|---|---|---|---|');
   for (const r of results) console.log(`| ${r.size} | ${fmt(r.load)} | ${fmt(r.rss, 'MiB')} | ${fmt(r.catchUp)} | ${r.snapshotsDuringOutages} |`);
   writeResults('table', { settings: { repeat: REPEAT, outageWrites: OUTAGE_WRITES }, units: { load: 'ms', rss: 'MiB', catchUp: 'ms' }, sizes: results });
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
 }
 
 async function cleanup() {
   for (const child of children) child.kill('SIGKILL');
   rmSync(storeDir, { recursive: true, force: true });
+  // Also after a failure: a bench must not leave its database behind.
+  await dropDatabase(PG_ADMIN_URL, dbName).catch((error) => log(`could not drop ${dbName}: ${error.message}`));
 }
 
 main()
