@@ -67,11 +67,15 @@ export interface HeartbeatWrite {
 export class RegistryTransaction {
   constructor(readonly manager: EntityManager) {}
 
-  /** The statement's rows, whatever its kind (TypeORM's plain form is [rows, count] for UPDATE/DELETE … RETURNING). */
-  private async rows<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    const runner = this.manager.queryRunner;
-    if (!runner) throw new Error('RegistryTransaction outside a transaction');
-    return (await runner.query(sql, parameters, true)).records as T[];
+  /**
+   * The statement's rows, as a named prepared statement on this transaction's connection (node-postgres
+   * parses and plans it once per connection; afterwards only Bind + Execute travel). Every name has
+   * one fixed text, and its result columns are listed, so the statement's result type never changes.
+   */
+  private async rows<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const client = (this.manager.queryRunner as { databaseConnection?: PreparingClient } | undefined)?.databaseConnection;
+    if (!client) throw new Error('RegistryTransaction outside a transaction');
+    return (await client.query<T>({ name, text, values })).rows;
   }
 
   /**
@@ -80,7 +84,7 @@ export class RegistryTransaction {
    * takes its snapshot after the lock is granted (see its migration).
    */
   async lockInstance(serviceId: string): Promise<ServiceInstanceEntity | null> {
-    const rows = await this.rows<InstanceRow>('SELECT * FROM registry_lock_instance($1)', [serviceId]);
+    const rows = await this.rows<InstanceRow>('registry_lock_instance', `SELECT ${INSTANCE_COLUMNS} FROM registry_lock_instance($1)`, [serviceId]);
     return rows.length ? toInstance(rows[0]) : null;
   }
 
@@ -102,6 +106,7 @@ export class RegistryTransaction {
   async saveInstance(instance: ServiceInstanceEntity, isNew: boolean): Promise<number> {
     const i = instance;
     const rows = await this.rows<{ revision: string }>(
+      'registry_save_instance',
       `WITH ${NEXT_REVISION},
        saved AS (
          INSERT INTO service_instances (service_id, service_name, environment, region, vm_ip, internal_port, external_domain, version,
@@ -136,6 +141,7 @@ export class RegistryTransaction {
   /** A state change touches only its columns; takes the next revision in the same statement, sets and returns it. */
   async saveState(instance: ServiceInstanceEntity): Promise<number> {
     const rows = await this.rows<{ revision: string }>(
+      'registry_save_state',
       `WITH ${NEXT_REVISION}
        UPDATE service_instances AS s SET status = $4, admin_state = $5, updated_at = $6::timestamptz, revision = rev.revision
          FROM rev WHERE s.service_id = $3
@@ -148,6 +154,7 @@ export class RegistryTransaction {
   /** Deletes the row and leaves a tombstone with the next revision, in one statement; returns the revision. */
   async deleteInstance(instance: ServiceInstanceEntity, at: Date): Promise<number> {
     const rows = await this.rows<{ revision: string }>(
+      'registry_delete_instance',
       `WITH ${NEXT_REVISION},
        gone AS (DELETE FROM service_instances WHERE service_id = $3)
        INSERT INTO service_tombstones (service_id, service_name, environment, revision, deleted_at)
@@ -163,6 +170,7 @@ export class RegistryTransaction {
   /** Returns the row id, so the writer can publish it right after commit and delete it. */
   async appendOutbox(record: OutboxRecord): Promise<number> {
     const [row] = await this.rows<{ id: string }>(
+      'registry_append_outbox',
       'INSERT INTO registry_outbox (revision, subject, payload, headers) VALUES ($1, $2, $3::jsonb, $4::jsonb) RETURNING id::text AS id',
       [record.revision, record.subject, JSON.stringify(record.payload), JSON.stringify(record.headers)],
     );
@@ -185,6 +193,15 @@ function revisionOf(rows: { revision: string }[]): number {
   if (rows.length !== 1) throw new Error(`expected one written row, got ${rows.length}`);
   return Number(rows[0].revision);
 }
+
+/** What {@link RegistryTransaction.rows} needs of node-postgres' client (TypeORM's query runner holds one per transaction). */
+interface PreparingClient {
+  query<T>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: T[] }>;
+}
+
+const INSTANCE_COLUMNS = `service_id, service_name, environment, region, vm_ip, internal_port, external_domain, version, deployment_id,
+  namespace, kind, capabilities, models, health_check_endpoint, health_check, metadata, required_environment_vars, status,
+  admin_state, load, last_seen, registered_at, updated_at, revision`;
 
 /** A service_instances row as node-postgres returns it (bigint as text; dates, arrays and jsonb parsed). */
 interface InstanceRow {
