@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { IsInt, IsOptional, IsString, Max, Min, MinLength } from 'class-validator';
 import { IsOneOf, NatsEnv, Secret } from '@switchboard/config';
 import { ENVIRONMENTS } from '@switchboard/contracts';
@@ -36,6 +37,17 @@ export class LlmRouterConfig extends NatsEnv {
 
   @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   BODY_LIMIT_BYTES: number = 16 * 1024 * 1024;
+
+  /**
+   * Worker processes (node:cluster) sharing the port; each holds its own NATS connection, routing table
+   * and metrics. Unset: the core count in production, 1 elsewhere (1 = no cluster, the process serves).
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(256)
+  ROUTER_WORKERS?: number = undefined;
+
+  get workers(): number {
+    return this.ROUTER_WORKERS ?? (this.isProduction ? availableParallelism() : 1);
+  }
 
   get apiKeys(): string[] {
     return (this.ROUTER_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);

@@ -28,6 +28,8 @@ export class HealthController {
     return {
       status: draining ? 'draining' : natsUp ? 'ok' : 'error',
       nats: natsUp ? 'up' : 'down',
+      // With ROUTER_WORKERS > 1 each worker answers for itself: which one this is.
+      pid: process.pid,
       table: { instances: this.table.size, revision: this.table.revision, ...this.table.stats },
       policy: { loads: this.policies.loads, sha256: this.policies.digest },
     };
