@@ -1,6 +1,6 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { rawRouterCall, registerInstance, System } from './support/system.util';
+import { API_KEY, rawRouterCall, registerInstance, System } from './support/system.util';
 
 /** A backend that answers a chat completion carrying the exact bytes it received. */
 function startEcho(): Promise<Server> {
@@ -36,6 +36,16 @@ describe('llm-router forwards the request body', () => {
     const { status, body } = await rawRouterCall(system, '/v1/chat/completions', sent);
     expect(status).toBe(200);
     expect(body.received).toBe(sent);
+  });
+
+  it('as JSON, re-serialised, when the client sent a form body (only JSON bytes pass as they came)', async () => {
+    const response = await fetch(`${system.router.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${API_KEY}` },
+      body: 'model=echo-model&input=abc',
+    });
+    expect(response.status).toBe(200);
+    expect(JSON.parse(((await response.json()) as { received: string }).received)).toEqual({ model: 'echo-model', input: 'abc' });
   });
 
   it('re-serialised with the model it routes to when an alias renames it', async () => {

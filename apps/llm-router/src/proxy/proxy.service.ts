@@ -287,11 +287,13 @@ function validate(endpoint: Endpoint, body: unknown): Record<string, unknown> {
   return b;
 }
 
-/** The body's bytes, kept by the JSON parser (`rawBody: true` in bootstrap). */
+/** The body's bytes as JSON came (`rawBody: true` in bootstrap); only the JSON parser's: a form body is re-serialised as before. */
 function rawBodyOf(req: FastifyRequest): Buffer | undefined {
   const raw = (req as { rawBody?: unknown }).rawBody;
-  return Buffer.isBuffer(raw) ? raw : undefined;
+  return Buffer.isBuffer(raw) && JSON_TYPE.test(req.headers['content-type'] ?? '') ? raw : undefined;
 }
+
+const JSON_TYPE = /^\s*application\/json\s*(;|$)/i;
 
 function forwardHeaders(incoming: IncomingHttpHeaders, payload: string | Buffer): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
