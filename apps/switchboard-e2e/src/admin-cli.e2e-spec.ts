@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockBackend, MockBackend } from '@switchboard/mock-llm-backend';
-import { freePort, waitFor } from '@switchboard/testing';
+import { freePort, parseCsv, waitFor } from '@switchboard/testing';
 import { REGISTRY_TOKEN, System } from './support/system.util';
 
 const CLI_MAIN = 'dist/apps/admin-cli/apps/admin-cli/src/main.js';
@@ -35,35 +35,6 @@ function run(command: string, args: string[], env: Record<string, string>, limit
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** RFC 4180 records (quoted fields, doubled quotes, CRLF). */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let field = '';
-  let record: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted && c === '"' && text[i + 1] === '"') {
-      field += '"';
-      i++;
-    } else if (c === '"') {
-      quoted = !quoted;
-    } else if (!quoted && c === ',') {
-      record.push(field);
-      field = '';
-    } else if (!quoted && c === '\r' && text[i + 1] === '\n') {
-      record.push(field);
-      records.push(record);
-      record = [];
-      field = '';
-      i++;
-    } else {
-      field += c;
-    }
-  }
-  return records;
 }
 
 /**

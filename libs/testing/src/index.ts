@@ -7,3 +7,4 @@ export * from './lib/wait.util';
 export * from './lib/tcp-proxy.util';
 export * from './lib/redis-server.util';
 export * from './lib/seeded-random.util';
+export * from './lib/csv.util';

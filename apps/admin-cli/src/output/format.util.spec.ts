@@ -1,6 +1,7 @@
 import type { ModelDeploymentView } from '@switchboard/contracts';
 import { MODEL_COLUMNS } from './columns.util';
 import { csvField, printable, renderCsv, renderRows, renderTable, shortDate } from './format.util';
+import { parseCsv } from '@switchboard/testing';
 
 function model(overrides: Partial<ModelDeploymentView> = {}): ModelDeploymentView {
   return {
@@ -18,35 +19,6 @@ function model(overrides: Partial<ModelDeploymentView> = {}): ModelDeploymentVie
     revision: 7,
     ...overrides,
   };
-}
-
-/** RFC 4180 reader for the assertions: quoted fields, doubled quotes, CRLF records. */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let field = '';
-  let record: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted && c === '"' && text[i + 1] === '"') {
-      field += '"';
-      i++;
-    } else if (c === '"') {
-      quoted = !quoted;
-    } else if (!quoted && c === ',') {
-      record.push(field);
-      field = '';
-    } else if (!quoted && c === '\r' && text[i + 1] === '\n') {
-      record.push(field);
-      records.push(record);
-      record = [];
-      field = '';
-      i++;
-    } else {
-      field += c;
-    }
-  }
-  return records;
 }
 
 describe('admin-cli output', () => {
