@@ -1,22 +1,7 @@
-import { Module } from '@nestjs/common';
-import { APP_FILTER, NestFactory } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '@switchboard/config';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
-import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
 import { waitFor } from '@switchboard/testing';
-import { BalancerService } from '../balancing/balancer.service';
-import { LlmRouterConfig } from '../config/llm-router.config';
-import { RoutingPolicyService } from '../config/routing-policy.service';
-import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
-import { RouterMetricsService } from '../observability/router-metrics.service';
-import { CompletionsController } from './completions.controller';
-import { DrainService } from './drain.service';
-import { OpenAiErrorFilter } from './openai-error.exception';
-import { ProxyService } from './proxy.service';
+import { ProxyApp, routedInstance, startProxyApp } from '../testing/proxy-app.util';
 
 const SHUTTING_DOWN = { error: { message: 'router shutting down', type: 'service_unavailable', param: null, code: 'router_shutting_down' } };
 
@@ -29,22 +14,8 @@ describe('DrainService with ProxyService: requests the drain cuts (in-process)',
   let url: string;
   let streaming: MockBackend;
   let waiting: MockBackend;
-  let dir: string;
+  let proxy: ProxyApp | undefined;
 
-  const routed = (serviceId: string, model: string, internalUrl: string): RoutedInstance => ({
-    serviceId,
-    serviceName: 'vllm',
-    environment: 'development',
-    models: [model],
-    internalUrl,
-    healthCheckEndpoint: '/health',
-    healthCheck: {},
-    status: 'healthy',
-    adminState: 'enabled',
-    routable: true,
-    revision: 1,
-    load: {},
-  });
   const post = (model: string, stream: boolean) =>
     fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
@@ -56,40 +27,19 @@ describe('DrainService with ProxyService: requests the drain cuts (in-process)',
     // 300 tokens at 10 a second: 30 s of stream; the other answers nothing for 30 s.
     streaming = await startMockBackend({ host: '127.0.0.1', models: ['stream-model'], tokensPerSecond: 10, completionTokens: 300 });
     waiting = await startMockBackend({ host: '127.0.0.1', models: ['wait-model'], latencyMs: 30_000 });
-    const instances = [routed('vllm-stream-1', 'stream-model', streaming.url), routed('vllm-wait-1', 'wait-model', waiting.url)];
-    dir = mkdtempSync(join(tmpdir(), 'router-drain-'));
-    const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ defaults: { maxAttempts: 1, timeouts: { connectMs: 1000, firstTokenMs: 60_000, totalMs: 60_000 } } }));
-    const config = loadConfig(LlmRouterConfig, { ROUTER_POLICY_FILE: policyFile, LOG_LEVEL: 'silent', SHUTDOWN_GRACE_MS: '1000' });
-    const table = {
-      instancesFor: (environment: string, model: string) => instances.filter((i) => i.environment === environment && i.models.includes(model)),
-      routableModels: () => ['stream-model', 'wait-model'],
-      get: (id: string) => instances.find((i) => i.serviceId === id),
-    } as unknown as RoutingTable;
-
-    @Module({
-      controllers: [CompletionsController],
-      providers: [
-        { provide: LLM_ROUTER_CONFIG, useValue: config },
-        { provide: RoutingTable, useValue: table },
-        RoutingPolicyService,
-        BalancerService,
-        RouterMetricsService,
-        DrainService,
-        ProxyService,
-        { provide: APP_FILTER, useClass: OpenAiErrorFilter },
-      ],
-    })
-    class DrainTestModule {}
-
-    app = await NestFactory.create<NestFastifyApplication>(DrainTestModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
-    await app.listen(0, '127.0.0.1');
-    url = await app.getUrl();
+    const instances = [routedInstance('vllm-stream-1', 'stream-model', streaming.url), routedInstance('vllm-wait-1', 'wait-model', waiting.url)];
+    proxy = await startProxyApp({
+      instances: () => instances,
+      policy: { defaults: { maxAttempts: 1, timeouts: { connectMs: 1000, firstTokenMs: 60_000, totalMs: 60_000 } } },
+      env: { SHUTDOWN_GRACE_MS: '1000' },
+      forceCloseConnections: true,
+    });
+    ({ app, url } = proxy);
   });
   afterAll(async () => {
     await streaming?.close();
     await waiting?.close();
-    rmSync(dir, { recursive: true, force: true });
+    proxy?.dispose();
   });
 
   it('ends a started stream with an SSE error event, answers a request without its first byte 503, and aborts both upstream', async () => {

@@ -1,23 +1,10 @@
-import { Module } from '@nestjs/common';
-import { APP_FILTER, NestFactory } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '@switchboard/config';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
-import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
-import { BalancerService } from '../balancing/balancer.service';
-import { LlmRouterConfig } from '../config/llm-router.config';
-import { RoutingPolicyService } from '../config/routing-policy.service';
-import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
+import { RoutedInstance } from '@switchboard/routing-table';
 import { RouterMetricsService } from '../observability/router-metrics.service';
-import { CompletionsController } from './completions.controller';
-import { OpenAiErrorFilter } from './openai-error.exception';
-import { DrainService } from './drain.service';
-import { ProxyService } from './proxy.service';
+import { ProxyApp, routedInstance, startProxyApp } from '../testing/proxy-app.util';
 import { closeAgents } from './upstream.util';
 
 const MODEL = 'llama-2-7b';
@@ -32,21 +19,9 @@ describe('ProxyService: what API clients are told when backends fail (in-process
   let backend: MockBackend;
   let deadUrl: string;
   let instances: RoutedInstance[] = [];
+  let proxy: ProxyApp | undefined;
 
-  const routed = (serviceId: string, internalUrl: string): RoutedInstance => ({
-    serviceId,
-    serviceName: 'vllm',
-    environment: 'development',
-    models: [MODEL],
-    internalUrl,
-    healthCheckEndpoint: '/health',
-    healthCheck: {},
-    status: 'healthy',
-    adminState: 'enabled',
-    routable: true,
-    revision: 1,
-    load: {},
-  });
+  const routed = (serviceId: string, internalUrl: string) => routedInstance(serviceId, MODEL, internalUrl);
   const chat = async () => {
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
@@ -63,37 +38,15 @@ describe('ProxyService: what API clients are told when backends fail (in-process
     deadUrl = dead.url;
     await dead.close();
 
-    const dir = mkdtempSync(join(tmpdir(), 'router-policy-'));
-    const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ defaults: { maxAttempts: 1, timeouts: { connectMs: 500, firstTokenMs: 300, totalMs: 300 } } }));
-    const config = loadConfig(LlmRouterConfig, { ROUTER_POLICY_FILE: policyFile, LOG_LEVEL: 'silent' });
-    const table = {
-      instancesFor: (environment: string, model: string) => instances.filter((i) => i.environment === environment && i.models.includes(model)),
-      routableModels: () => [MODEL],
-      get: (id: string) => instances.find((i) => i.serviceId === id),
-    } as unknown as RoutingTable;
-
-    @Module({
-      controllers: [CompletionsController],
-      providers: [
-        { provide: LLM_ROUTER_CONFIG, useValue: config },
-        { provide: RoutingTable, useValue: table },
-        RoutingPolicyService,
-        BalancerService,
-        RouterMetricsService,
-        DrainService,
-        ProxyService,
-        { provide: APP_FILTER, useClass: OpenAiErrorFilter },
-      ],
-    })
-    class ProxyTestModule {}
-
-    app = await NestFactory.create<NestFastifyApplication>(ProxyTestModule, new FastifyAdapter(), { logger: false });
-    await app.listen(0, '127.0.0.1');
-    url = await app.getUrl();
+    proxy = await startProxyApp({
+      instances: () => instances,
+      policy: { defaults: { maxAttempts: 1, timeouts: { connectMs: 500, firstTokenMs: 300, totalMs: 300 } } },
+    });
+    ({ app, url } = proxy);
   });
   afterAll(async () => {
     await app?.close();
+    proxy?.dispose();
     await backend?.close();
     await closeAgents();
   });
