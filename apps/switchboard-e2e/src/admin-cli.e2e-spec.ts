@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockBackend, MockBackend } from '@switchboard/mock-llm-backend';
 import { freePort, parseCsv, waitFor } from '@switchboard/testing';
-import { REGISTRY_TOKEN, System } from './support/system.util';
+import { REGISTRY_TOKEN, ROUTER_MAIN, System } from './support/system.util';
 
 const CLI_MAIN = 'dist/apps/admin-cli/apps/admin-cli/src/main.js';
-const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 const MODEL = 'llama-2-7b';
 
 interface Run {

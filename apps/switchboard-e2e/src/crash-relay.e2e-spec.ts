@@ -2,8 +2,8 @@ import { Client } from 'pg';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
 import { createTestEnvironment, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
-import { register, registryStream, ROUTER_MAIN, startRegistry, waitForRouterRevision } from './support/registry-stream.util';
-import { API_KEY, RunningApp, startApp, stopApp } from './support/system.util';
+import { register, registryStream, startRegistry, waitForRouterRevision } from './support/registry-stream.util';
+import { RunningApp, startApp, startRouter, stopApp } from './support/system.util';
 
 const INVALIDATOR_MAIN = 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js';
 
@@ -47,13 +47,7 @@ describe('registry-api SIGKILLed between commit and publish (built processes, pr
     nats = await PrivateNatsServer.start();
     subjects = new SubjectSpace(env.subjectPrefix);
     registry = await startRegistry(nats.url, env.subjectPrefix, env.databaseUrl);
-    router = await startApp(ROUTER_MAIN, {
-      NATS_URL: nats.url,
-      SUBJECT_PREFIX: env.subjectPrefix,
-      ROUTER_ENVIRONMENT: 'development',
-      ROUTER_API_KEYS: API_KEY,
-      DRIFT_CHECK_INTERVAL_MS: '1000',
-    });
+    router = await startRouter(nats.url, env.subjectPrefix, { DRIFT_CHECK_INTERVAL_MS: '1000' });
     invalidator = await startApp(INVALIDATOR_MAIN, { NATS_URL: nats.url, SUBJECT_PREFIX: env.subjectPrefix, REDIS_URL: env.redisUrl, REDIS_KEY_PREFIX: env.redisKeyPrefix });
     client = await NatsClient.connect({ servers: nats.url, name: 'e2e-crash-relay', reconnectTimeWaitMs: 100 });
   }, 90_000);

@@ -2,8 +2,8 @@ import { Client } from 'pg';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
 import { createTestEnvironment, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
-import { register, registryStream, ROUTER_MAIN, startRegistry, StreamedEvent, waitForRouterRevision } from './support/registry-stream.util';
-import { API_KEY, RunningApp, startApp, stopApp } from './support/system.util';
+import { register, registryStream, startRegistry, StreamedEvent, waitForRouterRevision } from './support/registry-stream.util';
+import { RunningApp, startRouter, stopApp } from './support/system.util';
 
 const PER_PHASE = 20;
 
@@ -39,13 +39,7 @@ describe('two registry-api replicas relaying at once under writes and a NATS out
     // same row is really published twice and JetStream's dedup is what keeps it once.
     const relay = { OUTBOX_SWEEP_MIN_AGE_MS: '0', OUTBOX_SWEEP_INTERVAL_MS: '50' };
     replicas = [await startRegistry(nats.url, env.subjectPrefix, env.databaseUrl, relay), await startRegistry(nats.url, env.subjectPrefix, env.databaseUrl, relay)];
-    router = await startApp(ROUTER_MAIN, {
-      NATS_URL: nats.url,
-      SUBJECT_PREFIX: env.subjectPrefix,
-      ROUTER_ENVIRONMENT: 'development',
-      ROUTER_API_KEYS: API_KEY,
-      DRIFT_CHECK_INTERVAL_MS: '1000',
-    });
+    router = await startRouter(nats.url, env.subjectPrefix, { DRIFT_CHECK_INTERVAL_MS: '1000' });
     client = await NatsClient.connect({ servers: nats.url, name: 'e2e-crash-replicas', reconnectTimeWaitMs: 100 });
   }, 90_000);
 

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { MockBackend, startMockBackend } from '@switchboard/mock-llm-backend';
 import { createTestEnvironment, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
-import { API_KEY, REGISTRY_TOKEN, registerInstance, RunningApp, startApp, stopApp } from './support/system.util';
+import { API_KEY, REGISTRY_TOKEN, registerInstance, RunningApp, startApp, startRouter, stopApp } from './support/system.util';
 
 const REGISTRY = '/api/v2/services/registry';
 const MODELS = 30;
@@ -54,7 +54,7 @@ describe('NATS killed and restarted under writes and router load (built apps, pr
     const common = { NATS_URL: nats.url, SUBJECT_PREFIX: env.subjectPrefix };
     registry = await startApp('dist/apps/registry-api/apps/registry-api/src/main.js', { ...common, DATABASE_URL: env.databaseUrl, DATABASE_CREATE_IF_MISSING: 'false' });
     // Drift check every 10 minutes only: the stream feed alone must recover (the check would hide a feed that does not).
-    router = await startApp('dist/apps/llm-router/apps/llm-router/src/main.js', { ...common, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: API_KEY, DRIFT_CHECK_INTERVAL_MS: '600000' });
+    router = await startRouter(nats.url, env.subjectPrefix, { DRIFT_CHECK_INTERVAL_MS: '600000' });
     backend = await startMockBackend({ name: 'steady', models: ['steady'] });
     await register('steady-1', ['steady'], backend.port);
     for (let i = 0; i < MODELS; i++) await register(`flip-${i}`, [`flip-${i}`], backend.port);

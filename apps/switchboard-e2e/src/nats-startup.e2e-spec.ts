@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createTestEnvironment, freePort, PrivateNatsServer, TestEnvironment, waitFor } from '@switchboard/testing';
+import { ROUTER_MAIN } from './support/system.util';
 
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
-const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 
 interface Launched {
   process: ChildProcess;

@@ -3,10 +3,9 @@ import { connect, type NatsConnection, StringCodec } from 'nats';
 import { Client } from 'pg';
 import { SubjectSpace } from '@switchboard/contracts';
 import { createTestEnvironment, TestEnvironment, waitFor } from '@switchboard/testing';
-import { API_KEY, PROBER_MAIN, RunningApp, startApp, stopApp, System } from './support/system.util';
+import { API_KEY, PROBER_MAIN, ROUTER_MAIN, RunningApp, startApp, stopApp, System } from './support/system.util';
 
 const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
-const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 const INVALIDATOR_MAIN = 'dist/apps/cache-invalidator/apps/cache-invalidator/src/main.js';
 
 /** What the apps are given; the SIGKILL fallback fires this long after it, so exiting 1 on the grace comes first. */

@@ -4,7 +4,6 @@ import { waitFor } from '@switchboard/testing';
 import { REGISTRY_TOKEN, RunningApp, startApp } from './system.util';
 
 export const REGISTRY_MAIN = 'dist/apps/registry-api/apps/registry-api/src/main.js';
-export const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 export const REGISTRY = '/api/v2/services/registry';
 
 /** One message of the REGISTRY stream, as a consumer receives it. */

@@ -12,6 +12,7 @@ export const REGISTRY_TOKEN = 'dev-registry-token';
 const REGISTRY = '/api/v2/services/registry';
 
 export const PROBER_MAIN = 'dist/apps/health-prober/apps/health-prober/src/main.js';
+export const ROUTER_MAIN = 'dist/apps/llm-router/apps/llm-router/src/main.js';
 
 export interface RunningApp {
   url: string;
@@ -48,6 +49,11 @@ export async function stopApp(app: RunningApp | undefined, signal: NodeJS.Signal
     app.process.kill(signal);
     setTimeout(() => app.process.kill('SIGKILL'), 5000).unref();
   });
+}
+
+/** llm-router as built, routing development with the e2e API key; `env` adds or overrides variables. */
+export function startRouter(natsUrl: string, subjectPrefix: string, env: Record<string, string> = {}): Promise<RunningApp> {
+  return startApp(ROUTER_MAIN, { NATS_URL: natsUrl, SUBJECT_PREFIX: subjectPrefix, ROUTER_ENVIRONMENT: 'development', ROUTER_API_KEYS: API_KEY, ...env });
 }
 
 /** Registers an instance in development over registry-api's REST API (the e2e suites' defaults); resolves to its revision. */
@@ -107,14 +113,7 @@ export class System {
       DATABASE_CREATE_IF_MISSING: 'false',
       HEARTBEAT_FLUSH_INTERVAL_MS: '50',
     });
-    const router = await startApp('dist/apps/llm-router/apps/llm-router/src/main.js', {
-      ...common,
-      ROUTER_ENVIRONMENT: 'development',
-      ROUTER_API_KEYS: API_KEY,
-      ROUTER_POLICY_FILE: policyFile,
-      DRIFT_CHECK_INTERVAL_MS: '1000',
-      ...routerEnv,
-    });
+    const router = await startRouter(env.natsUrl, env.subjectPrefix, { ROUTER_POLICY_FILE: policyFile, DRIFT_CHECK_INTERVAL_MS: '1000', ...routerEnv });
     return new System(env, registry, router, policyFile, dir);
   }
 
