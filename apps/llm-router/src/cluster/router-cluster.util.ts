@@ -16,6 +16,7 @@ export interface PrimaryOptions {
  * whole router: its own NATS connection, routing table, balancer and metrics (/metrics and /health
  * answer for the worker the connection reached).
  *
+ * The first worker is forked alone and the others once it listens, so a start failure shows once.
  * SIGTERM or SIGINT: forwarded once to every worker as SIGTERM (each drains as a single router does);
  * the primary exits 0 once they have all exited, 1 if one had to be killed after the grace. A worker
  * that dies on its own is replaced, unless it died within 10 s of its start (a start failure: the
@@ -51,7 +52,7 @@ export function runPrimary({ workers, graceMs }: PrimaryOptions, logger = new Lo
       return;
     }
     if (Date.now() - forkedAt < START_FAILURE_MS) {
-      exitCode = 1;
+      exitCode = code || 1;
       logger.error(`worker ${worker.process.pid} exited (${signal ?? code}) ${Date.now() - forkedAt} ms after its start: stopping the router`);
       stopAll('start failure');
       if (!Object.keys(cluster.workers ?? {}).length) process.exit(exitCode);
@@ -62,6 +63,12 @@ export function runPrimary({ workers, graceMs }: PrimaryOptions, logger = new Lo
   });
   // SIGINT from a terminal reaches the workers too; they ignore it (see main.ts) and wait for this SIGTERM.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stopAll(signal));
-  for (let i = 0; i < workers; i++) fork();
-  logger.log(`primary ${process.pid}: ${workers} workers`);
+  // One worker first, the rest once it listens: a start that fails (NATS refused, no credentials)
+  // fails once, with one line and that worker's exit code, instead of once per worker.
+  fork();
+  cluster.once('listening', () => {
+    if (stopping) return;
+    for (let i = 1; i < workers; i++) fork();
+    logger.log(`primary ${process.pid}: ${workers} workers`);
+  });
 }
