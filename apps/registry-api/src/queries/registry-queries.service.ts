@@ -8,7 +8,7 @@ import {
   RegistrySnapshot,
   ServiceInstanceView,
 } from '@switchboard/contracts';
-import { ModelRowFilter, RegistryRepository } from '@switchboard/persistence';
+import { ModelRowFilter, RegistryRepository, SnapshotRow, SnapshotView } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
 import { REGISTRY_API_CONFIG } from '../registry-api.tokens';
 import { toInstanceView, toModelViews } from '../registry/instance-view.util';
@@ -69,13 +69,14 @@ export class RegistryQueries {
     return { revision, instances: instances.map(toInstanceView), tombstones };
   }
 
-  /** {@link RegistryRepository.snapshotPages}, as instance views. */
+  /** {@link RegistryRepository.snapshotPages}: each instance view as JSON text, built by PostgreSQL. */
   snapshotPages(
     pageSize: number,
+    view: SnapshotView,
     onStart: (head: { revision: number; tombstones: [string, number][] }) => void | Promise<void>,
-    onPage: (instances: ServiceInstanceView[]) => void | Promise<void>,
+    onPage: (instances: SnapshotRow[]) => void | Promise<void>,
   ): Promise<void> {
-    return this.repository.snapshotPages(pageSize, onStart, (page) => onPage(page.map(toInstanceView)));
+    return this.repository.snapshotPages(pageSize, view, onStart, onPage);
   }
 
   highestRevision(): Promise<number> {

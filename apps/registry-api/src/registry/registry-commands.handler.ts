@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DeregisterCommandDto, FieldError, parseWith, RegistrySnapshot, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
+import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
+import type { SnapshotView } from '@switchboard/persistence';
 import { childTraceparent, decodeJsonObject, encodeJson, MAX_COMMAND_BYTES, MessageRejected, Msg, NatsClient, Subscription } from '@switchboard/messaging';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { SUBJECTS } from '../registry-api.tokens';
@@ -7,9 +8,10 @@ import { RegistryErrorCode, RegistryException } from './registry.exception';
 import { RegistryQueries } from '../queries/registry-queries.service';
 import { InstanceRegistryService } from './instance-registry.service';
 
-const CHUNK_BYTES = 512 * 1024;
-/** Instances read per query while a snapshot is sent: a few milliseconds of work each. */
-const SNAPSHOT_PAGE_SIZE = 1000;
+/** Room left in a chunk for its envelope (`{"revision":…,"instances":[…],"tombstones":[…]}`). */
+const CHUNK_ENVELOPE_BYTES = 4096;
+/** Instances read per query while a snapshot is sent: PostgreSQL builds their JSON, a few milliseconds each page. */
+const SNAPSHOT_PAGE_SIZE = 2000;
 
 /**
  * registry-api's request/reply commands, shared by its replicas through a queue group:
@@ -62,44 +64,52 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
   }
 
   /**
-   * The snapshot can outgrow one NATS message (1 MiB by default, ~1,000 instances): it goes out as
-   * chunks of whole instances and tombstones under CHUNK_BYTES each, then an empty sentinel. Every
-   * chunk carries the snapshot's revision. All are read in one transaction, in pages of
-   * SNAPSHOT_PAGE_SIZE instances, and each chunk is sent as soon as it is full: the requester applies
-   * the first instances while the rest are read, and registry-api's event loop is never held for the
-   * whole registry (at 100,000 instances that would be seconds).
+   * The snapshot outgrows one NATS message (1 MiB by default): it goes out as chunks of whole
+   * instances and tombstones, each under the server's max_payload, then an empty sentinel. Every chunk
+   * carries the snapshot's revision. All are read in one transaction, in pages of SNAPSHOT_PAGE_SIZE
+   * instances whose JSON PostgreSQL builds (registry-api only joins the texts), and each chunk is sent
+   * as soon as it is full: the requester applies the first instances while the rest are read, and the
+   * event loop is held only for one page at a time. `{ "view": "routing" }` asks for the fields a
+   * routing table keeps (a third of the bytes); without it every field of the instance view.
    */
   private answerInChunks(subject: string): void {
     this.listen(subject, async (msg) => {
-      decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
-      let current: RegistrySnapshot = { revision: 0, instances: [], tombstones: [] };
+      const view = snapshotViewOf(decodeJsonObject(msg.data, MAX_COMMAND_BYTES));
+      const limit = chunkLimit(this.nats.connection.info?.max_payload);
+      let revision = 0;
+      let parts: string[] = [];
+      let tombstones: [string, number][] = [];
       let bytes = 0;
+      const send = () => {
+        msg.respond(Buffer.from(`{"revision":${revision},"instances":[${parts.join(',')}],"tombstones":${JSON.stringify(tombstones)}}`));
+        parts = [];
+        tombstones = [];
+        bytes = 0;
+      };
+      // +1: the comma between two entries.
       const room = (size: number) => {
-        if (bytes && bytes + size > CHUNK_BYTES) {
-          msg.respond(encodeJson(current));
-          current = { revision: current.revision, instances: [], tombstones: [] };
-          bytes = 0;
-        }
-        bytes += size;
+        if (bytes && bytes + size + 1 > limit) send();
+        bytes += size + 1;
       };
       await this.queries.snapshotPages(
         SNAPSHOT_PAGE_SIZE,
-        ({ revision, tombstones }) => {
-          current.revision = revision;
-          for (const tombstone of tombstones) {
+        view,
+        (head) => {
+          revision = head.revision;
+          for (const tombstone of head.tombstones) {
             // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
             room(tombstone[0].length + 24);
-            current.tombstones?.push(tombstone);
+            tombstones.push(tombstone);
           }
         },
-        (instances) => {
-          for (const instance of instances) {
-            room(Buffer.byteLength(JSON.stringify(instance)));
-            current.instances.push(instance);
+        (rows) => {
+          for (const row of rows) {
+            room(row.bytes);
+            parts.push(row.json);
           }
         },
       );
-      msg.respond(encodeJson(current));
+      send();
       msg.respond(new Uint8Array(0));
     });
   }
@@ -139,4 +149,18 @@ function validated<T extends object>(cls: new () => T, msg: Msg): T {
 
 function traceOf(msg: Msg): string {
   return childTraceparent(msg.headers?.get('traceparent') || undefined);
+}
+
+/** `registry.cmd.snapshot`'s one parameter: `view`, absent (every field) or `routing`. */
+function snapshotViewOf(command: Record<string, unknown>): SnapshotView {
+  const view = command['view'];
+  if (view === undefined || view === 'full') return 'full';
+  if (view === 'routing') return 'routing';
+  throw RegistryException.validation([{ field: 'view', reason: 'view must be one of: full, routing' }]);
+}
+
+/** A chunk's payload limit: the server's max_payload (1 MiB unless configured) less the envelope. */
+function chunkLimit(maxPayload: number | undefined): number {
+  const max = maxPayload ?? 1024 * 1024;
+  return Math.max(max / 2, max - CHUNK_ENVELOPE_BYTES);
 }

@@ -1,4 +1,4 @@
-import { Brackets, DataSource, EntityManager, In, MoreThan } from 'typeorm';
+import { Brackets, DataSource, EntityManager, In } from 'typeorm';
 import type { AdminState, HealthStatus, LoadFigures } from '@switchboard/contracts';
 import { InstanceKind, ServiceInstanceEntity } from './service-instance.entity';
 
@@ -289,6 +289,32 @@ async function highestRevision(manager: EntityManager): Promise<number> {
  */
 const REVISION_WRITERS_LOCK = [7_357_002, 1];
 
+/** Every field of the instance view (`toInstanceView` in registry-api), or only those a routing table keeps. */
+export type SnapshotView = 'full' | 'routing';
+
+/** One instance of a snapshot page: its JSON text as PostgreSQL built it, and that text's size in bytes. */
+export interface SnapshotRow {
+  id: string;
+  json: string;
+  bytes: number;
+}
+
+// The instance view, field for field, as JSON built by PostgreSQL (`row_to_json` of these columns, compact):
+// `toInstanceView` (registry-api) is the reference, and the snapshot spec compares the two.
+// A vm_ip with ':' is IPv6 (hostnames have none).
+const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const ROUTING_FIELDS = `service_id AS "serviceId", service_name AS "serviceName", environment, models,
+  'http://' || CASE WHEN strpos(vm_ip, ':') > 0 THEN '[' || vm_ip || ']' ELSE vm_ip END || ':' || internal_port AS "internalUrl",
+  health_check_endpoint AS "healthCheckEndpoint", COALESCE(health_check, '{}'::jsonb) AS "healthCheck", status, admin_state AS "adminState",
+  admin_state = 'enabled' AND status IN ('healthy', 'degraded') AS routable, load, revision`;
+const SNAPSHOT_FIELDS: Record<SnapshotView, string> = {
+  routing: ROUTING_FIELDS,
+  full: `${ROUTING_FIELDS}, region, vm_ip AS "vmIp", internal_port AS "internalPort", external_domain AS "externalDomain",
+  CASE WHEN external_domain IS NULL OR external_domain = '' THEN NULL ELSE 'https://' || external_domain END AS "externalUrl",
+  version, deployment_id AS "deploymentId", namespace, capabilities, metadata, required_environment_vars AS "requiredEnvironmentVars",
+  ${ISO('last_seen')} AS "lastSeen", ${ISO('registered_at')} AS "registeredAt", ${ISO('updated_at')} AS "updatedAt"`,
+};
+
 /** Rows read together with a revision they are complete up to (see {@link RegistryRepository.listAsOfRevision}). */
 export interface RevisionedRows {
   /** Every change with a revision ≤ this is in `instances`; null when a writer was in flight (do not cache). */
@@ -358,24 +384,41 @@ export class RegistryRepository {
   /**
    * The snapshot in pages, for large registries: one REPEATABLE READ transaction (so every page and the
    * revision come from one view), the revision and tombstones first, then the instances in keyset
-   * pages of `pageSize` by serviceId, each handed to `onPage` before the next is read. Between pages
-   * the event loop is free (each page is one query), so a 100,000-instance snapshot never blocks the
-   * process for long, and the requester receives the first instances while the rest are still read.
+   * pages of `pageSize` by serviceId, each handed to `onPage` before the next is read. Each instance
+   * arrives as its JSON text, built by PostgreSQL (`json_build_object`, no entity hydration, nothing
+   * to stringify here), with its size in bytes; `view` chooses every field of the instance view or
+   * only those a routing table keeps. The next page is queried before `onPage` runs, so PostgreSQL
+   * reads it while this one is sent. Between pages the event loop is free, so a 100,000-instance
+   * snapshot never blocks the process for long.
    */
   snapshotPages(
     pageSize: number,
+    view: SnapshotView,
     onStart: (head: { revision: number; tombstones: [string, number][] }) => void | Promise<void>,
-    onPage: (instances: ServiceInstanceEntity[]) => void | Promise<void>,
+    onPage: (instances: SnapshotRow[]) => void | Promise<void>,
   ): Promise<void> {
+    const sql = `SELECT id, j AS json, octet_length(j) AS bytes
+                   FROM (SELECT v."serviceId" AS id, row_to_json(v)::text AS j
+                           FROM (SELECT ${SNAPSHOT_FIELDS[view]} FROM service_instances WHERE service_id > $1 ORDER BY service_id LIMIT $2) v) page
+                  ORDER BY id`;
     return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
       const revision = await highestRevision(manager);
       const rows: { id: string; revision: string }[] = await manager.query('SELECT service_id AS id, revision::text AS revision FROM service_tombstones');
       await onStart({ revision, tombstones: rows.map((r) => [r.id, Number(r.revision)] as [string, number]) });
-      for (let after = ''; ; ) {
-        const page = await manager.find(ServiceInstanceEntity, { where: after ? { serviceId: MoreThan(after) } : {}, order: { serviceId: 'ASC' }, take: pageSize });
-        if (page.length) await onPage(page);
-        if (page.length < pageSize) return;
-        after = page[page.length - 1].serviceId;
+      // '' sorts before every id (ids are [A-Za-z0-9_-]{1,128}).
+      let next: Promise<SnapshotRow[]> = manager.query(sql, ['', pageSize]);
+      for (;;) {
+        const page = await next;
+        const more = page.length === pageSize;
+        if (more) next = manager.query(sql, [page[page.length - 1].id, pageSize]);
+        try {
+          if (page.length) await onPage(page);
+        } catch (error) {
+          // The query already sent must settle before the transaction ends.
+          if (more) await next.catch(() => undefined);
+          throw error;
+        }
+        if (!more) return;
       }
     });
   }
