@@ -25,6 +25,18 @@ import {
 import { NatsAuthSettings, redactUrls, redactUrlsInText } from '@switchboard/config';
 import { Counter, LogThrottle, metricsRegistry } from '@switchboard/observability';
 import { MessageRejected, RejectionCounter } from './untrusted-message.util';
+import {
+  contextOfHeaders,
+  contextOfMessage,
+  endSpan,
+  inSpan,
+  insideTrace,
+  messagingAttributes,
+  SpanKind,
+  startMessagingSpan,
+  withTraceHeaders,
+} from './message-tracing.util';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 
 /** A flood of bad messages is one log line per subscription per interval, with the count since the last. */
 export const REJECTION_LOG_INTERVAL_MS = 60_000;
@@ -298,11 +310,24 @@ export class NatsClient {
    */
   publishToStream(subject: string, payload: unknown, options: { msgID: string; headers?: Record<string, string> }): Promise<PubAck> {
     if (!this.isConnected) return Promise.reject(new NatsNotConnectedError(subject));
-    return this.js.publish(subject, encodeJson(payload), {
-      msgID: options.msgID,
-      headers: toHeaders(options.headers),
-      timeout: 5000,
-    });
+    const data = encodeJson(payload);
+    // The producer span continues the trace stored with the message (the outbox row's traceparent,
+    // taken in the request that wrote it), and its own context replaces it in the headers.
+    const parent = contextOfHeaders(options.headers) ?? context.active();
+    const attributes = messagingAttributes('publish', subject, { 'messaging.message.id': options.msgID, 'messaging.message.body.size': data.length });
+    const { span, ctx } = startMessagingSpan(`publish ${subject}`, SpanKind.PRODUCER, attributes, parent);
+    return this.js.publish(subject, data, { msgID: options.msgID, headers: toHeaders(withTraceHeaders(ctx, options.headers)), timeout: 5000 }).then(
+      (ack) => {
+        span.setAttribute('messaging.nats.stream_sequence', ack.seq);
+        if (ack.duplicate) span.setAttribute('messaging.nats.duplicate', true);
+        endSpan(span);
+        return ack;
+      },
+      (error: unknown) => {
+        endSpan(span, error);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -312,6 +337,20 @@ export class NatsClient {
    */
   publish(subject: string, payload: unknown, hdrs?: Record<string, string>): boolean {
     const data = encodeJson(payload);
+    // Only inside a trace (a REST heartbeat's republish): a beat sent by a timer is liveness, not a
+    // request, and thousands of one-span traces a second would bury the ones people look for.
+    if (insideTrace()) {
+      const { span, ctx } = startMessagingSpan(`publish ${subject}`, SpanKind.PRODUCER, messagingAttributes('publish', subject, { 'messaging.message.body.size': data.length }));
+      try {
+        return this.publishData(subject, data, withTraceHeaders(ctx, hdrs));
+      } finally {
+        endSpan(span);
+      }
+    }
+    return this.publishData(subject, data, hdrs);
+  }
+
+  private publishData(subject: string, data: Uint8Array, hdrs: Record<string, string> | undefined): boolean {
     const headers = toHeaders(hdrs);
     if (!this.isConnected && !this.connection.isClosed()) {
       // Headers as the wire carries them, roughly: `NATS/1.0\r\n`, `k: v\r\n` each.
@@ -342,6 +381,7 @@ export class NatsClient {
   subscribe(subject: string, handler: (msg: Msg) => unknown, options: { queue?: string; rejections?: RejectionCounter; label?: string } = {}): Subscription {
     // `label` stands for a subject that changes (an inbox), so the metric's label stays bounded.
     const refuse = (error: unknown, msg: Msg) => this.refused(options.label ?? subject, msg.subject, error, options.rejections);
+    const pattern = options.label ?? subject;
     return this.connection.subscribe(subject, {
       queue: options.queue,
       callback: (error, msg) => {
@@ -350,7 +390,7 @@ export class NatsClient {
           return;
         }
         try {
-          const result = handler(msg);
+          const result = this.traced(pattern, options.queue, msg, handler);
           if (result instanceof Promise) result.catch((e: unknown) => refuse(e, msg));
         } catch (e) {
           refuse(e, msg);
@@ -360,6 +400,24 @@ export class NatsClient {
   }
 
   private readonly rejectionLog = new LogThrottle(REJECTION_LOG_INTERVAL_MS);
+
+  /**
+   * Runs a subscription's handler in a span when the message carries a trace context (a consumer span,
+   * its child) or is a request (a server span, a new trace if the requester sent none). A message sent
+   * outside any trace (a heartbeat) runs as it is, with no span.
+   */
+  private traced(pattern: string, queue: string | undefined, msg: Msg, handler: (msg: Msg) => unknown): unknown {
+    const parent = msg.headers ? contextOfMessage(msg.headers) : undefined;
+    // A JetStream delivery's reply is its ack subject ($JS.ACK…); any other reply subject is a request's.
+    const request = msg.reply !== undefined && msg.reply !== '' && !msg.reply.startsWith('$JS.');
+    if (!parent && !request) return handler(msg);
+    const attributes = messagingAttributes('process', msg.subject, {
+      'messaging.destination.template': pattern,
+      'messaging.message.body.size': msg.data.length,
+      ...(queue ? { 'messaging.consumer.group.name': queue } : {}),
+    });
+    return inSpan(`process ${pattern}`, request ? SpanKind.SERVER : SpanKind.CONSUMER, attributes, parent ?? ROOT_CONTEXT, () => handler(msg));
+  }
 
   private refused(pattern: string, concrete: string, error: unknown, counter?: RejectionCounter): void {
     const reason = error instanceof MessageRejected ? error.reason : 'handler_error';
@@ -382,9 +440,13 @@ export class NatsClient {
     return createInbox(inboxPrefixOf(this.options));
   }
 
-  async request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
-    const reply = await this.connection.request(subject, encodeJson(payload), { timeout: timeoutMs });
-    return decodeJson(reply.data) as T;
+  /** A request/reply, in a client span whose context travels in the request's headers. */
+  request<T = unknown>(subject: string, payload: unknown, timeoutMs = 5000): Promise<T> {
+    const data = encodeJson(payload);
+    return inSpan(`request ${subject}`, SpanKind.CLIENT, messagingAttributes('request', subject, { 'messaging.message.body.size': data.length }), context.active(), async () => {
+      const reply = await this.connection.request(subject, data, { timeout: timeoutMs, headers: toHeaders(withTraceHeaders(context.active(), undefined)) });
+      return decodeJson(reply.data) as T;
+    });
   }
 
   /**
@@ -398,13 +460,22 @@ export class NatsClient {
   }
 
   /** {@link requestChunks}, handing each chunk over as it arrives, so a large answer is never held whole. */
-  async forEachChunk<T>(subject: string, payload: unknown, onChunk: (chunk: T) => void, timeoutMs = 10_000): Promise<void> {
-    const replies = await this.connection.requestMany(subject, encodeJson(payload), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
-    for await (const msg of replies) {
-      if (!msg.data.length) return;
-      onChunk(decodeJson(msg.data) as T);
-    }
-    throw new Error(`${subject}: the answer ended before its last chunk (timeout after ${timeoutMs} ms?)`);
+  forEachChunk<T>(subject: string, payload: unknown, onChunk: (chunk: T) => void, timeoutMs = 10_000): Promise<void> {
+    const data = encodeJson(payload);
+    return inSpan(`request ${subject}`, SpanKind.CLIENT, messagingAttributes('request', subject, { 'messaging.message.body.size': data.length }), context.active(), async (span) => {
+      const headers = toHeaders(withTraceHeaders(context.active(), undefined));
+      const replies = await this.connection.requestMany(subject, data, { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs, headers });
+      let chunks = 0;
+      for await (const msg of replies) {
+        if (!msg.data.length) {
+          span.setAttribute('messaging.batch.message_count', chunks);
+          return;
+        }
+        chunks++;
+        onChunk(decodeJson(msg.data) as T);
+      }
+      throw new Error(`${subject}: the answer ended before its last chunk (timeout after ${timeoutMs} ms?)`);
+    });
   }
 
   /** Answers {@link requestChunks}: each part as one message (kept under `maxBytes`), then the empty sentinel. */

@@ -1,6 +1,6 @@
 import { BaseAppEnv } from './app-env.config';
 import { ConfigValidationError, loadConfig } from './env.config';
-import { describePendingShutdownWork, exitOnShutdownSignals, trackShutdownWork } from './shutdown.util';
+import { describePendingShutdownWork, exitOnShutdownSignals, onShutdownComplete, trackShutdownWork } from './shutdown.util';
 
 /** A signal no one sends to a test worker: `process.emit` runs the listeners without signalling. */
 const SIGNAL: NodeJS.Signals = 'SIGUSR2';
@@ -35,6 +35,25 @@ describe('exitOnShutdownSignals', () => {
     expect(h.exits).toEqual([0]);
     expect(h.logs).toEqual([expect.stringContaining(`${SIGNAL}: shutting down`), expect.stringMatching(/^shut down in \d+ ms$/)]);
     expect(h.errors).toEqual([]);
+  });
+
+  it('runs the completion steps (span flush) after the close and before the exit, and still exits 0 when one fails', async () => {
+    const order: string[] = [];
+    const h = harness(async () => void order.push('close'));
+    remove = h.remove;
+    const removeFlush = onShutdownComplete('flush spans', async () => void order.push(`flush (exits so far: ${h.exits.length})`));
+    const removeFailing = onShutdownComplete('failing step', () => Promise.reject(new Error('collector gone')));
+    try {
+      process.emit(SIGNAL, SIGNAL);
+      await flush();
+      await flush();
+      expect(order).toEqual(['close', 'flush (exits so far: 0)']);
+      expect(h.exits).toEqual([0]);
+      expect(h.errors).toEqual(['failing step failed: collector gone']);
+    } finally {
+      removeFlush();
+      removeFailing();
+    }
   });
 
   it('exits 1 when the grace runs out, naming the work still pending', async () => {

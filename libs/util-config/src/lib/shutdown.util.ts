@@ -41,6 +41,28 @@ export function describePendingShutdownWork(): string {
   return [...tracked, handles ? `active handles: ${handles}` : 'no active handles'].join('; ');
 }
 
+const completionSteps: { label: string; run: () => Promise<void> }[] = [];
+
+/**
+ * Work for after the app has closed and before the process exits, within the same grace (flushing
+ * the spans of the shutdown itself). A failing step is logged; the exit code stays the shutdown's.
+ * Returns what removes the step (tests).
+ */
+export function onShutdownComplete(label: string, run: () => Promise<void>): () => void {
+  const step = { label, run };
+  completionSteps.push(step);
+  return () => {
+    const at = completionSteps.indexOf(step);
+    if (at >= 0) completionSteps.splice(at, 1);
+  };
+}
+
+async function runCompletionSteps(logger: Pick<Logger, 'log' | 'error'>): Promise<void> {
+  for (const step of completionSteps) {
+    await trackShutdownWork(step.label, step.run()).catch((error: Error) => logger.error(`${step.label} failed: ${error.message}`));
+  }
+}
+
 /**
  * The one way an app stops on SIGTERM/SIGINT: the first signal runs `app.close()` (Nest's shutdown
  * hooks, each app's drain) within `graceMs`, then exits 0; if the grace runs out first it exits 1,
@@ -66,14 +88,16 @@ export function exitOnShutdownSignals(app: Closable, options: ShutdownOptions): 
       exit(1);
     }, options.graceMs);
     app.close(signal).then(
-      () => {
-        clearTimeout(grace);
+      async () => {
         logger.log(`shut down in ${Date.now() - started} ms`);
+        await runCompletionSteps(logger);
+        clearTimeout(grace);
         exit(0);
       },
-      (error: Error) => {
-        clearTimeout(grace);
+      async (error: Error) => {
         logger.error(`shutdown failed after ${Date.now() - started} ms: ${error.stack ?? error.message}`);
+        await runCompletionSteps(logger);
+        clearTimeout(grace);
         exit(1);
       },
     );
