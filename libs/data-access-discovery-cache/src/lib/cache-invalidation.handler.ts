@@ -1,6 +1,7 @@
+import type { Span } from '@opentelemetry/api';
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JsMsg, nanos } from 'nats';
 import { cacheKeysForEvent, parseRegistryEvent, ParsedRegistryEvent, RegistryEventKind, SubjectSpace } from '@switchboard/contracts';
-import { decodeJsonObject, MAX_EVENT_BYTES, NatsClient } from '@switchboard/messaging';
+import { decodeJsonObject, MAX_EVENT_BYTES, NatsClient, processStreamMessage } from '@switchboard/messaging';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from '@switchboard/routing-table';
 import { DiscoveryCacheRepository } from './discovery-cache.repository';
 
@@ -128,7 +129,8 @@ export class CacheInvalidationHandler {
         this.consuming = true;
         attempt = 0;
         for await (const msg of this.messages) {
-          await this.handle(msg);
+          // A consumer span under the event's publish (its headers), so the write's trace reaches Redis.
+          await processStreamMessage(this.options.subjects.registryStream, msg, (span) => this.handle(msg, span), { 'messaging.consumer.group.name': this.options.durableName });
         }
       } catch (error) {
         if (!this.stopped && !(error instanceof StreamMissing)) this.logger.warn(`event consumer stopped: ${(error as Error).message}; restarting`);
@@ -174,7 +176,7 @@ export class CacheInvalidationHandler {
     }
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  private async handle(msg: JsMsg, span?: Span): Promise<void> {
     let parsed: ParsedRegistryEvent;
     try {
       // Size and strict UTF-8 before JSON.parse; depth before class-transformer (inside parseRegistryEvent).
@@ -188,6 +190,7 @@ export class CacheInvalidationHandler {
     }
     const keys = cacheKeysForEvent(parsed);
     const revision = parsed.event.data.revision;
+    span?.setAttributes({ 'switchboard.event.kind': parsed.kind, 'switchboard.revision': revision, 'switchboard.service_id': parsed.event.subject });
     // A forged marker with a huge revision would refuse every fill of its keys until it expires.
     if (!this.guard.plausible(revision)) {
       const verdict = await this.guard.verify(revision);
@@ -208,6 +211,7 @@ export class CacheInvalidationHandler {
       settle(() => msg.nak(redeliveryDelayMs(msg.info.redeliveryCount)));
       return;
     }
+    span?.setAttribute('switchboard.cache.keys_replaced', replaced);
     settle(() => msg.ack());
     if (!this.redisWritable) this.logger.log('Redis writable again: catching up from the stream');
     this.redisWritable = true;

@@ -123,6 +123,11 @@ export function processStreamMessage<T>(stream: string, msg: { subject: string; 
   return inSpan(`process ${stream}`, SpanKind.CONSUMER, attributes, parent, work);
 }
 
+/** Runs `work` in an internal child span when a trace is active here (no span, and no cost, otherwise). */
+export function inChildSpan<T>(name: string, attributes: Attributes, work: () => T): T {
+  return insideTrace() ? inSpan(name, SpanKind.INTERNAL, attributes, context.active(), work) : work();
+}
+
 /** The W3C `traceparent` of the span active here, or undefined outside a trace. */
 export function activeTraceparent(): string | undefined {
   const span = trace.getActiveSpan();
