@@ -34,14 +34,14 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
       ...patch,
     }) as ServiceInstanceView;
 
-  function publish(kind: 'registered' | 'statusChanged' | 'deregistered', view: ServiceInstanceView, via: NatsClient = nats): void {
+  function publish(kind: 'registered' | 'statusChanged' | 'deregistered', view: ServiceInstanceView, via: NatsClient = nats, space: SubjectSpace = subjects): void {
     const data =
       kind === 'deregistered'
         ? { revision: view.revision, serviceId: view.serviceId, serviceName: view.serviceName, environment: view.environment }
         : kind === 'statusChanged'
           ? { revision: view.revision, instance: view, from: { status: 'healthy', adminState: 'enabled' }, to: { status: view.status, adminState: view.adminState } }
           : { revision: view.revision, instance: view };
-    via.publish(subjects.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
+    via.publish(space.registryEvent(kind, view.environment, view.serviceName), buildRegistryEvent(kind, view.serviceId, data as never, new Date()));
   }
 
   function newTable(tableSubjects: SubjectSpace, connection: NatsClient, driftCheckIntervalMs = 0, onRejected?: (reason: RevisionRejectReason) => void, logger?: RoutingTableLogger): RoutingTable {
@@ -323,6 +323,95 @@ describe('RoutingTable: list, then watch (real NATS)', () => {
     await started;
     expect(table.get('late-1')).toMatchObject({ revision: 7 });
     responder.unsubscribe();
+  });
+
+  describe('snapshots in many chunks', () => {
+    /** A registry of its own: answers `chunks()` as separate messages, then the sentinel. */
+    async function ownRegistry(label: string, chunks: () => unknown[]) {
+      const own = new SubjectSpace(`${env.subjectPrefix}${label}`);
+      await nats.ensureStream(streamSpec(own));
+      const asked: unknown[] = [];
+      const responder = nats.subscribe(own.snapshotCommand, (msg) => {
+        asked.push(JSON.parse(Buffer.from(msg.data).toString() || 'null'));
+        NatsClient.respondInChunks(msg, chunks());
+      });
+      return { own, asked, responder };
+    }
+
+    it('loads a multi-chunk snapshot with tombstones exactly: every instance once, tombstones at their own revisions', async () => {
+      // 1,000 instances and 40 tombstones over 10 chunks; ids 0..39 are deleted, some re-registered after their tombstone.
+      const views = Array.from({ length: 1000 }, (_, i) => instance(`m-${i}`, 100 + i, { models: [`model-${i % 7}`], status: i % 5 === 0 ? 'degraded' : 'healthy' }));
+      const dead: [string, number][] = Array.from({ length: 40 }, (_, i) => [`gone-${i}`, 50 + i]);
+      const revision = 1200;
+      const { own, asked, responder } = await ownRegistry('chunks', () =>
+        Array.from({ length: 10 }, (_, c) => ({ revision, instances: views.slice(c * 100, c * 100 + 100), tombstones: dead.slice(c * 4, c * 4 + 4) })),
+      );
+      try {
+        const connection = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-chunks' });
+        const table = newTable(own, connection);
+        await table.start();
+
+        expect(asked).toEqual([{ view: 'routing' }]);
+        expect(table.size).toBe(1000);
+        expect(table.revision).toBe(revision);
+        for (const view of views) expect(table.get(view.serviceId)).toMatchObject({ revision: view.revision, status: view.status, models: view.models, healthCheckEndpoint: '/health', healthCheck: {} });
+        expect(table.instancesFor('production', 'model-3')).toHaveLength(views.filter((v) => v.models[0] === 'model-3').length);
+        // gone-3's tombstone is at revision 53: an older registration stays out, a newer one (after the snapshot) applies.
+        publish('registered', instance('gone-3', 52), nats, own);
+        publish('registered', instance('gone-4', 60), nats, own);
+        await waitFor(() => table.get('gone-4'), 5000, 'the newer re-registration');
+        expect(table.get('gone-3')).toBeUndefined();
+        expect(table.stats.eventsIgnored).toBe(1);
+        expect(table.stats.snapshotChunksRejected).toBe(0);
+      } finally {
+        responder.unsubscribe();
+      }
+    });
+
+    it('refuses a malformed chunk, counts it, applies nothing of that snapshot, and loads the next good one', async () => {
+      const rejected: { subject: string; reason: string }[] = [];
+      let bad: unknown = { revision: 9, instances: [instance('x-2', 9, { status: 'sleepy' as never })] };
+      const { own, responder } = await ownRegistry('malformed', () => [{ revision: 9, instances: [instance('x-1', 8)] }, bad, { revision: 9, instances: [instance('x-3', 9)] }]);
+      const warnings: string[] = [];
+      try {
+        const connection = await NatsClient.connect({ servers: env.natsUrl, name: 'routing-table-spec-malformed' });
+        const table = new RoutingTable({
+          nats: connection,
+          subjects: own,
+          driftCheckIntervalMs: 0,
+          messagesRejected: { inc: (labels) => rejected.push(labels) },
+          logger: { log: () => undefined, warn: (message) => warnings.push(message) },
+        });
+        tables.push({ table, connection });
+        let loaded = false;
+        const started = table.start().then(() => (loaded = true));
+        await waitFor(() => table.stats.snapshotChunksRejected >= 2, 10_000, 'two refused snapshots');
+        expect(loaded).toBe(false);
+        expect(table.size).toBe(0);
+        expect(rejected[0]).toEqual({ subject: own.snapshotCommand, reason: 'invalid' });
+        expect(warnings[0]).toContain('malformed snapshot chunk: instances[0].status');
+        // Not JSON at all: refused the same way, by its own reason.
+        bad = undefined;
+        const before = rejected.length;
+        responder.unsubscribe();
+        const raw = nats.subscribe(own.snapshotCommand, (msg) => {
+          msg.respond(Buffer.from('{"revision": 9, "instances": [tru'));
+          msg.respond(new Uint8Array(0));
+        });
+        await waitFor(() => rejected.slice(before).some((r) => r.reason === 'not_json'), 10_000, 'a refused non-JSON chunk');
+        raw.unsubscribe();
+        const good = nats.subscribe(own.snapshotCommand, (msg) => NatsClient.respondInChunks(msg, [{ revision: 9, instances: [instance('x-1', 8)] }, { revision: 9, instances: [instance('x-2', 9), instance('x-3', 9)] }]));
+        try {
+          await started;
+          expect(table.size).toBe(3);
+          expect(table.stats.resyncFailures).toBeGreaterThanOrEqual(3);
+        } finally {
+          good.unsubscribe();
+        }
+      } finally {
+        responder.unsubscribe();
+      }
+    });
   });
 
   it('feeds heartbeat load figures to the instances it holds, and ignores invalid events', async () => {

@@ -7,12 +7,12 @@ import {
   parseHeartbeat,
   parseRegistryEvent,
   ParsedRegistryEvent,
-  RegistrySnapshot,
-  ServiceInstanceView,
   SubjectSpace,
 } from '@switchboard/contracts';
-import { decodeJsonObject, inChildSpan, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
+import { decodeJsonObject, encodeJson, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
+import { RequestStrategy } from 'nats';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from './revision-guard.util';
+import { parseSnapshotChunk, SnapshotChunkRejected, SnapshotInstance } from './snapshot-chunk.util';
 
 /** What a router (or an SDK) needs of an instance to send it traffic. */
 export interface RoutedInstance {
@@ -74,7 +74,17 @@ export interface RoutingTableStats {
   resyncs: number;
   /** Snapshots that failed (each retried with backoff). */
   resyncFailures: number;
+  /** Snapshot chunks refused as malformed (the snapshot was taken again). */
+  snapshotChunksRejected: number;
   heartbeats: number;
+}
+
+/** What one event changed (`onChange`); undefined when a snapshot replaced the whole table. */
+export interface TableChange {
+  serviceId: string;
+  /** The instance as the table holds it now; undefined once deregistered. */
+  instance?: RoutedInstance;
+  previous?: RoutedInstance;
 }
 
 const DEFAULT_SNAPSHOT_TIMEOUT_MS = 60_000;
@@ -108,10 +118,11 @@ export class RoutingTable {
   private stopped = false;
   private lastPrune = Date.now();
   private readonly feed: StreamFeed;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(change?: TableChange) => void>();
+  private readonly heartbeatListeners = new Set<(instance: RoutedInstance) => void>();
   private readonly logger: RoutingTableLogger;
   private readonly guard: RevisionGuard;
-  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, eventsRejected: 0, resyncs: 0, resyncFailures: 0, heartbeats: 0 };
+  readonly stats: RoutingTableStats = { eventsApplied: 0, eventsIgnored: 0, invalidEvents: 0, eventsRejected: 0, resyncs: 0, resyncFailures: 0, snapshotChunksRejected: 0, heartbeats: 0 };
 
   constructor(private readonly options: RoutingTableOptions) {
     this.logger = options.logger ?? silent;
@@ -213,10 +224,19 @@ export class RoutingTable {
     return this.instances.values();
   }
 
-  /** Called after every change of the table (not on heartbeats). */
-  onChange(listener: () => void): () => void {
+  /**
+   * Called after every change of the table (not on heartbeats): with the instance an event changed, or
+   * with nothing when a snapshot replaced the whole table.
+   */
+  onChange(listener: (change?: TableChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called after a heartbeat updated an instance's load and lastHeartbeatAt (in place). */
+  watchHeartbeats(listener: (instance: RoutedInstance) => void): () => void {
+    this.heartbeatListeners.add(listener);
+    return () => this.heartbeatListeners.delete(listener);
   }
 
   /**
@@ -244,27 +264,20 @@ export class RoutingTable {
   }
 
   private async resyncOnce(): Promise<void> {
-    const { nats, subjects } = this.options;
     // Before the snapshot: every change it does not show is published after this sequence.
     const last = await this.feed.lastSequence();
-    // Chunk by chunk into compact entries: a 10,000-instance snapshot is ~9 MiB of JSON, never held whole.
+    // Chunk by chunk into compact entries: a 100,000-instance snapshot is ~30 MiB of JSON, never held whole.
     const fresh = new Map<string, RoutedInstance>();
     const tombstones = new Map<string, number>();
     let revision = 0;
-    await nats.forEachChunk<RegistrySnapshot | { error: { message: string } }>(
-      subjects.snapshotCommand,
-      {},
-      (chunk) => {
-        if ('error' in chunk) throw new Error(`snapshot refused: ${chunk.error.message}`);
-        revision = Math.max(revision, chunk.revision);
-        for (const view of chunk.instances) {
-          const kept = this.instances.get(view.serviceId);
-          fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
-        }
-        for (const [id, deletedAt] of chunk.tombstones ?? []) tombstones.set(id, deletedAt);
-      },
-      this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS,
-    );
+    await this.forEachSnapshotChunk((instances, chunkTombstones, chunkRevision) => {
+      revision = Math.max(revision, chunkRevision);
+      for (const view of instances) {
+        const kept = this.instances.get(view.serviceId);
+        fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
+      }
+      for (const [id, deletedAt] of chunkTombstones) tombstones.set(id, deletedAt);
+    });
     // What was published while the snapshot was read: the table is usable once it holds that too.
     const since = await this.feed.lastSequence();
     if (this.stopped) return;
@@ -275,6 +288,34 @@ export class RoutingTable {
     await this.feed.start(last + 1).catch((error: Error) => this.logger.warn(`event feed not started yet: ${error.message}; retrying`));
     await this.feed.caughtUp(since, this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS);
     this.logger.log(`routing table loaded: ${this.instances.size} instance(s) at revision ${this.highest}, events from stream sequence ${last + 1}`);
+  }
+
+  /**
+   * `registry.cmd.snapshot` with `{ view: 'routing' }` (only the fields the table keeps; an older
+   * registry ignores it and sends every field, which is read alike). Each chunk is size-bounded by the
+   * server, decoded and type-checked here ({@link parseSnapshotChunk}); a malformed one is counted
+   * (`stats.snapshotChunksRejected`, the rejection counter) and fails this snapshot, which is retried.
+   */
+  private async forEachSnapshotChunk(apply: (instances: SnapshotInstance[], tombstones: [string, number][], revision: number) => void): Promise<void> {
+    const { nats, subjects } = this.options;
+    const timeoutMs = this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
+    const maxBytes = nats.connection.info?.max_payload ?? 1024 * 1024;
+    const replies = await nats.connection.requestMany(subjects.snapshotCommand, encodeJson({ view: 'routing' }), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
+    for await (const msg of replies) {
+      if (!msg.data.length) return;
+      let chunk;
+      try {
+        chunk = parseSnapshotChunk(decodeJsonObject(msg.data, maxBytes));
+      } catch (error) {
+        if (error instanceof SnapshotChunkRejected || error instanceof MessageRejected) {
+          this.stats.snapshotChunksRejected++;
+          this.options.messagesRejected?.inc({ subject: subjects.snapshotCommand, reason: error instanceof MessageRejected ? error.reason : 'invalid' });
+        }
+        throw error;
+      }
+      apply(chunk.instances, chunk.tombstones, chunk.revision);
+    }
+    throw new Error(`${subjects.snapshotCommand}: the answer ended before its last chunk (timeout after ${timeoutMs} ms?)`);
   }
 
   /**
@@ -309,8 +350,7 @@ export class RoutingTable {
       // NatsClient counts it and logs at most once per interval: a flood is not a flood of log lines.
       throw error instanceof MessageRejected ? error : new MessageRejected('invalid', (error as Error).message);
     }
-    // Under the feed's consumer span: one trace from the REST write to this table.
-    inChildSpan('routing-table apply', { 'switchboard.event.kind': parsed.kind, 'switchboard.revision': parsed.event.data.revision, 'switchboard.service_id': parsed.event.subject }, () => this.admit(parsed));
+    this.admit(parsed);
   }
 
   /** Applies a plausible event at once; one implausibly far ahead only once the registry confirms it. */
@@ -334,6 +374,7 @@ export class RoutingTable {
     if (parsed.value.metadata) Object.assign(instance.load, parsed.value.metadata);
     instance.lastHeartbeatAt = Date.now();
     this.stats.heartbeats++;
+    for (const listener of this.heartbeatListeners) listener(instance);
   }
 
   private apply(parsed: ParsedRegistryEvent): void {
@@ -347,17 +388,18 @@ export class RoutingTable {
     }
     this.highest = Math.max(this.highest, data.revision);
     if (current) this.unindex(current);
+    let next: RoutedInstance | undefined;
     if (parsed.kind === 'deregistered') {
       this.instances.delete(serviceId);
       this.tombstones.set(serviceId, { revision: data.revision, at: Date.now() });
     } else {
-      const next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt);
+      next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt);
       this.instances.set(serviceId, next);
       this.tombstones.delete(serviceId);
       this.index(next);
     }
     this.stats.eventsApplied++;
-    this.notify();
+    this.notify({ serviceId, instance: next, previous: current });
   }
 
   private replace(fresh: Map<string, RoutedInstance>, snapshotTombstones: Map<string, number>, revision: number): void {
@@ -431,13 +473,13 @@ export class RoutingTable {
     else this.byService.delete(s);
   }
 
-  private notify(): void {
-    for (const listener of this.listeners) listener();
+  private notify(change?: TableChange): void {
+    for (const listener of this.listeners) listener(change);
   }
 }
 
-function toRouted(view: ServiceInstanceView | (Pick<ServiceInstanceView, 'serviceId'> & Partial<ServiceInstanceView>), load?: LoadFigures, lastHeartbeatAt?: number): RoutedInstance {
-  const v = view as ServiceInstanceView;
+/** An event's instance view, or a snapshot's (checked, possibly without the fields that have defaults). */
+function toRouted(v: SnapshotInstance, load?: LoadFigures, lastHeartbeatAt?: number): RoutedInstance {
   return {
     serviceId: v.serviceId,
     serviceName: v.serviceName,
