@@ -19,7 +19,8 @@ ENV NODE_ENV=production APP=${APP}
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/apps/${APP} ./dist
-USER node
+# node's uid, numeric so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 1000:1000
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # exec: node replaces the shell, so the signal tini forwards reaches node itself.
 CMD ["sh", "-c", "exec node dist/apps/${APP}/src/main.js"]

@@ -82,7 +82,7 @@ export interface AppEnv {
   source: string;
 }
 
-const SECRET_NAME = /TOKEN|PASSWORD|SECRET|API_KEYS?$/;
+const SECRET_NAME = /(^|_)(TOKEN|PASSWORD|SECRET|API_KEYS?)(_|$)/;
 
 /**
  * The variables an app reads: its configuration class and the classes it extends (apps with one), or
