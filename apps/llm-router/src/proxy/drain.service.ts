@@ -9,18 +9,23 @@ export function drainBudgetMs(graceMs: number): number {
   return graceMs - Math.min(2000, Math.max(250, Math.round(graceMs / 5)));
 }
 
+/** What the drain can cut: the proxy's per-request client side (or an AbortController). */
+export interface Abortable {
+  abort(): void;
+}
+
 /**
  * Shutdown in two steps, before the HTTP server closes (Nest's beforeApplicationShutdown):
  * 1. **drain**: new proxy requests are refused (503 `router_shutting_down` with `Connection: close`),
  *    /health says not ready, and requests in flight, streams included, go on;
  * 2. **cut**, when the drain budget (SHUTDOWN_GRACE_MS less a margin) runs out: every request still in
- *    flight is aborted through its signal; the proxy ends a started stream with an SSE error event
+ *    flight is aborted (`abort()`); the proxy ends a started stream with an SSE error event
  *    and aborts its upstream request, and answers one not yet started with the 503.
  */
 @Injectable()
 export class DrainService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(DrainService.name);
-  private readonly inFlight = new Set<AbortController>();
+  private readonly inFlight = new Set<Abortable>();
   private idle?: () => void;
   private drainingSince?: number;
 
@@ -34,15 +39,19 @@ export class DrainService implements BeforeApplicationShutdown {
     return this.inFlight.size;
   }
 
-  /** A request starts: its signal aborts when the drain budget runs out. Refused while draining. */
-  enter(): AbortController {
+  /**
+   * A request starts: `request.abort()` is called when the drain budget runs out (without one, an
+   * AbortController is made, whose signal aborts then). Refused while draining.
+   */
+  enter(): AbortController;
+  enter<T extends Abortable>(request: T): T;
+  enter(request: Abortable = new AbortController()): Abortable {
     if (this.draining) throw OpenAiError.shuttingDown();
-    const request = new AbortController();
     this.inFlight.add(request);
     return request;
   }
 
-  leave(request: AbortController): void {
+  leave(request: Abortable): void {
     this.inFlight.delete(request);
     if (!this.inFlight.size) this.idle?.();
   }

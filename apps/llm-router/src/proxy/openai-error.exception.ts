@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
 
 /** An error as OpenAI's API returns it: `{ error: { message, type, param, code } }`. */
 export class OpenAiError extends Error {
@@ -50,6 +51,15 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (reply.sent || reply.raw.headersSent) return;
     const error = this.toOpenAi(exception);
     void reply.status(error.status).headers(error.headers).send(error.body);
+  }
+
+  /** The same on a raw response (the lean /v1 routes and the proxy write their answers themselves). */
+  sendRaw(res: ServerResponse, exception: unknown): void {
+    if (res.headersSent || res.writableEnded) return;
+    const error = this.toOpenAi(exception);
+    const json = JSON.stringify(error.body);
+    res.writeHead(error.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), ...error.headers });
+    res.end(json);
   }
 
   private toOpenAi(exception: unknown): OpenAiError {

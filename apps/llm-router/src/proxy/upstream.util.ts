@@ -1,20 +1,65 @@
-import { Agent } from 'undici';
+import { Pool } from 'undici';
 
-const agents = new Map<number, Agent>();
+/** Every live {@link UpstreamPools}, so {@link closeAgents} can reach the pools of every router in the process (tests). */
+const live = new Set<UpstreamPools>();
 
-/** One keep-alive connection pool per connect timeout (undici pools per origin inside it). */
-export function agentFor(connectMs: number): Agent {
-  let agent = agents.get(connectMs);
-  if (!agent) {
-    agent = new Agent({ connect: { timeout: connectMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 1024, pipelining: 1 });
-    agents.set(connectMs, agent);
-  }
-  return agent;
+/** An instance's pool and the base path its routes hang from (an `internalUrl` may carry one). */
+export interface Upstream {
+  internalUrl: string;
+  connectMs: number;
+  pool: Pool;
+  basePath: string;
 }
 
+/**
+ * One keep-alive connection pool per instance (undici `Pool`, for its `dispatch`), made on the instance's
+ * first request and closed once the instance has left the routing table: a request goes straight to its
+ * pool (no per-request origin lookup of an `Agent`), and a gone instance's idle sockets do not linger.
+ * `close()` lets requests in flight finish (undici's graceful close).
+ */
+export class UpstreamPools {
+  private readonly pools = new Map<string, Upstream>();
+
+  constructor() {
+    live.add(this);
+  }
+
+  get size(): number {
+    return this.pools.size;
+  }
+
+  /** The pool of `serviceId` at `internalUrl`; a new one when the instance moved or its model's connect timeout changed. */
+  upstreamFor(serviceId: string, internalUrl: string, connectMs: number): Upstream {
+    const entry = this.pools.get(serviceId);
+    if (entry && entry.internalUrl === internalUrl && entry.connectMs === connectMs) return entry;
+    if (entry) void entry.pool.close();
+    const url = new URL(internalUrl);
+    const pool = new Pool(url.origin, { connect: { timeout: connectMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 1024, pipelining: 1 });
+    const upstream = { internalUrl, connectMs, pool, basePath: url.pathname.replace(/\/+$/, '') };
+    this.pools.set(serviceId, upstream);
+    return upstream;
+  }
+
+  /** Closes (gracefully) the pools of instances `known` denies. */
+  retainKnown(known: (serviceId: string) => boolean): void {
+    for (const [serviceId, entry] of this.pools) {
+      if (known(serviceId)) continue;
+      this.pools.delete(serviceId);
+      void entry.pool.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    live.delete(this);
+    const pools = [...this.pools.values()].map((u) => u.pool);
+    this.pools.clear();
+    await Promise.all(pools.map((pool) => pool.close()));
+  }
+}
+
+/** Closes every router's upstream pools in this process (a test's clean-up; an app closes its own at shutdown). */
 export async function closeAgents(): Promise<void> {
-  await Promise.all([...agents.values()].map((a) => a.close()));
-  agents.clear();
+  await Promise.all([...live].map((pools) => pools.close()));
 }
 
 /** `Retry-After` as milliseconds (seconds or an HTTP date), if present and sane. */
