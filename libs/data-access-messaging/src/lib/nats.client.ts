@@ -102,6 +102,8 @@ export interface StreamSpec {
   maxAgeMs: number;
   /** Window in which a repeated `Nats-Msg-Id` is dropped. */
   duplicateWindowMs: number;
+  /** Copies kept by a JetStream cluster (1–5, at most its size; default 1). */
+  replicas?: number;
 }
 
 /**
@@ -275,30 +277,35 @@ export class NatsClient {
       storage: StorageType.File,
       max_age: spec.maxAgeMs * NS_PER_MS,
       duplicate_window: spec.duplicateWindowMs * NS_PER_MS,
+      num_replicas: spec.replicas ?? 1,
     };
+    // Too many replicas for the cluster (or any on a single server) is refused by the server; say which setting.
+    const refused = (error: unknown) => new Error(`stream ${spec.name} with ${wanted.num_replicas} replica(s): ${(error as Error).message}`);
     try {
       const info = await jsm.streams.info(spec.name);
       const c = info.config;
       const same =
         c.subjects.join(',') === wanted.subjects.join(',') &&
         c.max_age === wanted.max_age &&
-        c.duplicate_window === wanted.duplicate_window;
+        c.duplicate_window === wanted.duplicate_window &&
+        c.num_replicas === wanted.num_replicas;
       if (!same) {
-        await jsm.streams.update(spec.name, {
-          subjects: wanted.subjects,
-          max_age: wanted.max_age,
-          duplicate_window: wanted.duplicate_window,
-        });
-        this.logger.log(`stream ${spec.name} updated`);
+        // In place: the server copies the messages to new peers (or drops peers); never delete + recreate,
+        // which would lose the history every table and the invalidator's durable consumer stand on.
+        await jsm.streams
+          .update(spec.name, { subjects: wanted.subjects, max_age: wanted.max_age, duplicate_window: wanted.duplicate_window, num_replicas: wanted.num_replicas })
+          .catch((error: unknown) => Promise.reject(refused(error)));
+        const replicas = c.num_replicas === wanted.num_replicas ? '' : `: replicas ${c.num_replicas} → ${wanted.num_replicas}`;
+        this.logger.log(`stream ${spec.name} updated in place${replicas}`);
       }
     } catch (error) {
       if (!/stream not found/i.test((error as Error).message)) throw error;
       try {
         await jsm.streams.add(wanted);
-        this.logger.log(`stream ${spec.name} created`);
+        this.logger.log(`stream ${spec.name} created with ${wanted.num_replicas} replica(s)`);
       } catch (addError) {
         // Another replica created it between our info and add.
-        if (!/already in use/i.test((addError as Error).message)) throw addError;
+        if (!/already in use/i.test((addError as Error).message)) throw refused(addError);
       }
     }
   }
