@@ -55,6 +55,13 @@ export class RegistryApiConfig extends RedisEnv {
   @IsInt() @Min(1) @Max(24 * 365)
   EVENT_STREAM_MAX_AGE_HOURS: number = 168;
 
+  /**
+   * Copies of the REGISTRY stream in a JetStream cluster (at most its size). Unset: 1, and 3 in
+   * production. A change is applied to the existing stream in place at start.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(5)
+  EVENT_STREAM_REPLICAS?: number = undefined;
+
   @IsInt() @Min(1024) @Max(16 * 1024 * 1024)
   BODY_LIMIT_BYTES: number = 256 * 1024;
 
@@ -84,6 +91,10 @@ export class RegistryApiConfig extends RedisEnv {
   /** A slower Redis command fails and the read goes to PostgreSQL, so it is short. */
   @IsInt() @Min(10) @Max(10_000)
   override REDIS_COMMAND_TIMEOUT_MS: number = 100;
+
+  get eventStreamReplicas(): number {
+    return this.EVENT_STREAM_REPLICAS ?? (this.isProduction ? 3 : 1);
+  }
 }
 
 /** Rules across variables, applied after each variable is valid on its own. */

@@ -25,6 +25,7 @@ const DUPLICATE_WINDOW_MS = 2 * 60_000;
           subjects: [subjects.registryEventsAll],
           maxAgeMs: config.EVENT_STREAM_MAX_AGE_HOURS * 3_600_000,
           duplicateWindowMs: DUPLICATE_WINDOW_MS,
+          replicas: config.eventStreamReplicas,
         });
         return client;
       },
