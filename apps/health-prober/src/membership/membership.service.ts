@@ -147,8 +147,8 @@ export class MembershipService implements OnApplicationBootstrap, OnApplicationS
   recompute(now = Date.now()): void {
     const window = DEAD_AFTER_INTERVALS * this.config.MEMBER_HEARTBEAT_INTERVAL_MS;
     const live = new Set([this.selfId]);
-    for (const instance of this.table.all()) {
-      if (instance.serviceName !== PROBER_SERVICE_NAME || instance.environment !== this.config.PROBER_ENVIRONMENT) continue;
+    // The table's (environment, service) index: the members only, not every instance.
+    for (const instance of this.table.instancesOfService(this.config.PROBER_ENVIRONMENT, PROBER_SERVICE_NAME)) {
       if (instance.adminState !== 'enabled') continue;
       if (instance.lastHeartbeatAt !== undefined && now - instance.lastHeartbeatAt <= window) live.add(instance.serviceId);
     }

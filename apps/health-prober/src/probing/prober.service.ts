@@ -1,18 +1,22 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { HealthCheckRoundSummary, HealthStatus } from '@switchboard/contracts';
-import { RoutedInstance, RoutingTable } from '@switchboard/routing-table';
+import { RoutedInstance, RoutingTable, TableChange } from '@switchboard/routing-table';
 import type { HealthProberConfig } from '../config/health-prober.config';
 import { HEALTH_PROBER_CONFIG } from '../health-prober.tokens';
 import { MembershipService } from '../membership/membership.service';
 import { ProberMetricsService } from '../observability/prober-metrics.service';
 import { checkSettings, CheckSettings } from './check-settings.util';
+import { DueItem, DueQueue } from './due-queue.util';
 import { CheckState, heartbeatVerdict, isDowngrade, newCheckState, ProbeOutcome, probeVerdict, record, worst } from './health-evaluator.util';
 import { checkReason, transitionReason } from './probe-reason.util';
 import { probe, ProbeResult } from './probe.util';
 import { RegistryCommandsClient } from './registry-commands-client.service';
-import { PreservationChange, PreservationSample, SelfPreservationService } from './self-preservation.service';
+import { PreservationChange, SelfPreservationService } from './self-preservation.service';
 
-interface Tracked {
+/** One instance as this replica tracks it; queued (DueItem) at its next wake while it is ours. */
+interface Tracked extends DueItem {
+  serviceId: string;
+  environment: string;
   state: CheckState;
   /** The instance's slot: checks are due at slot, slot + interval, … (jittered around it, never drifting). */
   slot: number;
@@ -20,7 +24,6 @@ interface Tracked {
   settings?: CheckSettings;
   settingsRevision?: number;
   inFlight: boolean;
-  ownerVersion: number;
   owned: boolean;
   lastOutcome?: ProbeOutcome;
   /** The last check's detail (refused, timeout, …): for our log only, never reported. */
@@ -30,6 +33,8 @@ interface Tracked {
   pruneRequested?: boolean;
   /** A downgrade is being held by self-preservation (counted once). */
   held?: boolean;
+  /** Its heartbeat had expired at the last evaluation: a heartbeat now must be judged at once. */
+  silent?: boolean;
 }
 
 const TICK_MS = 100;
@@ -60,6 +65,16 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger(ProberService.name);
   private readonly tracked = new Map<string, Tracked>();
   private readonly preservationAt = new Map<string, number>();
+  /** Owned instances by their next wake: a check due, or a time at which a verdict may change. */
+  private readonly due = new DueQueue<Tracked>();
+  /** Instances an event changed since the last tick; `replanAll` after a snapshot or a membership change. */
+  private readonly changed = new Set<string>();
+  private replanAll = true;
+  private plannedVersion = -1;
+  private ownedCount = 0;
+  /** Per environment, the instances whose downgrade self-preservation holds (judged again when it ends). */
+  private readonly heldByEnvironment = new Map<string, Set<Tracked>>();
+  private unwatch: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -78,12 +93,22 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   onApplicationBootstrap(): void {
+    this.unwatch = [
+      this.table.onChange((change?: TableChange) => {
+        if (change) this.changed.add(change.serviceId);
+        else this.replanAll = true;
+      }),
+      this.table.watchHeartbeats((instance) => {
+        if (this.tracked.get(instance.serviceId)?.silent) this.changed.add(instance.serviceId);
+      }),
+    ];
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }
 
   onApplicationShutdown(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    for (const unwatch of this.unwatch) unwatch();
   }
 
   /**
@@ -137,25 +162,28 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     return { checked: instances.length, healthy: count('pass'), degraded: count('warn'), unhealthy: count('fail'), tookMs: Date.now() - started };
   }
 
-  private tick(): void {
+  /**
+   * Every TICK_MS: only what is due. Owned instances sit in a min-heap by their next wake (a check's
+   * slot, or the next time a verdict can change without news: a heartbeat's TTL, offline, pruning, a
+   * report retry); events, heartbeats of silent instances and the end of a hold wake them early. A
+   * tick therefore costs O(due · log n), not O(n); only a snapshot or a membership change re-plans
+   * every instance.
+   */
+  tick(): void {
     if (this.stopped) return;
     const now = Date.now();
-    const seen = new Set<string>();
-    const mine: [RoutedInstance, Tracked][] = [];
-    for (const instance of this.table.all()) {
-      seen.add(instance.serviceId);
-      const t = this.trackedOf(instance, now);
-      if (t.ownerVersion !== this.membership.version) {
-        t.owned = this.membership.owns(instance.serviceId);
-        t.ownerVersion = this.membership.version;
-      }
-      if (t.owned) mine.push([instance, t]);
-    }
-    for (const id of this.tracked.keys()) if (!seen.has(id)) this.tracked.delete(id);
-    this.updateSelfPreservation(this.environmentSamples(now), now, true);
-    this.metrics.owned.set(mine.length);
+    if (this.replanAll || this.plannedVersion !== this.membership.version) this.replanEverything(now);
+    for (const id of this.changed) this.sync(id, now);
+    this.changed.clear();
+    this.applyPreservation(this.preservation.judge(), now);
+    this.metrics.owned.set(this.ownedCount);
 
-    for (const [instance, t] of mine) {
+    for (let t = this.due.popDue(now); t; t = this.due.popDue(now)) {
+      const instance = this.table.get(t.serviceId);
+      if (!instance) {
+        this.forget(t);
+        continue;
+      }
       const settings = this.settingsOf(instance, t);
       if (settings.enabled && !t.inFlight && t.nextAt <= now) {
         // The next slot follows the previous one, not the (late) tick: load stays spread over the
@@ -166,7 +194,99 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       } else {
         this.evaluate(instance, t, now);
       }
+      this.plan(instance, t, now);
     }
+  }
+
+  /** After a snapshot or a membership change: ownership, samples and wakes of every instance, once. */
+  private replanEverything(now: number): void {
+    this.replanAll = false;
+    this.plannedVersion = this.membership.version;
+    this.changed.clear();
+    const seen = new Set<string>();
+    for (const instance of this.table.all()) {
+      seen.add(instance.serviceId);
+      const t = this.trackedOf(instance, now);
+      this.setOwned(t, this.membership.owns(instance.serviceId));
+      if (!t.owned) continue;
+      this.resample(instance, t, now);
+      // One we have judged before is judged at once (the snapshot may show another status); a new one waits for its first check.
+      if (t.lastOutcome !== undefined || t.reported || instance.lastHeartbeatAt !== undefined) this.due.schedule(t, now);
+      else this.plan(instance, t, now);
+    }
+    for (const t of [...this.tracked.values()]) if (!seen.has(t.serviceId)) this.forget(t);
+  }
+
+  /** An event changed this instance (or a silent one heartbeats again): judge it at once. */
+  private sync(serviceId: string, now: number): void {
+    const instance = this.table.get(serviceId);
+    const known = this.tracked.get(serviceId);
+    if (!instance) {
+      if (known) this.forget(known);
+      return;
+    }
+    const t = this.trackedOf(instance, now);
+    if (!known) this.setOwned(t, this.membership.owns(serviceId));
+    if (t.environment !== instance.environment) {
+      this.preservation.track(serviceId, instance.environment, undefined);
+      this.unhold(t);
+      t.environment = instance.environment;
+    }
+    if (!t.owned) return;
+    this.resample(instance, t, now);
+    this.due.schedule(t, Math.min(t.heapIndex >= 0 ? t.dueAt : Infinity, now));
+  }
+
+  private setOwned(t: Tracked, owned: boolean): void {
+    if (t.owned === owned) return;
+    t.owned = owned;
+    this.ownedCount += owned ? 1 : -1;
+    if (!owned) {
+      this.due.remove(t);
+      this.preservation.track(t.serviceId, t.environment, undefined);
+      this.unhold(t);
+    }
+  }
+
+  private forget(t: Tracked): void {
+    this.setOwned(t, false);
+    this.tracked.delete(t.serviceId);
+  }
+
+  /**
+   * Queues the instance at its next wake: its check's slot, or the first moment a verdict can change
+   * with no news (heartbeat TTL and offline, failing long enough for offline, pruning, a report
+   * retry). Whatever happens before that (a check's result, an event, a heartbeat of a silent
+   * instance, a hold's end) wakes it itself.
+   */
+  private plan(instance: RoutedInstance, t: Tracked, now: number): void {
+    if (!t.owned) return;
+    const settings = this.settingsOf(instance, t);
+    let wake = settings.enabled && !t.inFlight ? t.nextAt : Infinity;
+    const at = (time: number) => {
+      if (time > now && time < wake) wake = time;
+    };
+    const last = instance.lastHeartbeatAt;
+    if (last !== undefined) {
+      // heartbeatVerdict: silent for more than the TTL, then more than max(TTL, OFFLINE_AFTER_MS).
+      at(last + settings.heartbeatTtlMs + 1);
+      at(last + Math.max(settings.heartbeatTtlMs, this.config.OFFLINE_AFTER_MS) + 1);
+    }
+    const failingSince = t.state.failingSince;
+    if (failingSince !== undefined) at(failingSince + settings.offlineAfterMs);
+    const silentOrFailingSince = Math.min(last ?? Infinity, failingSince ?? Infinity);
+    if (Number.isFinite(silentOrFailingSince) && !t.pruneRequested) at(silentOrFailingSince + this.config.PRUNE_AFTER_MS);
+    if (t.reported) at(t.reported.at + REPORT_RETRY_MS);
+    if (Number.isFinite(wake)) this.due.schedule(t, wake);
+    else this.due.remove(t);
+  }
+
+  /** Keeps self-preservation's counts of this instance current (owned, judged instances only). */
+  private resample(instance: RoutedInstance, t: Tracked, now: number): void {
+    if (!t.owned) return;
+    const failingSince = this.failingSince(instance, t, now);
+    const judged = t.lastOutcome !== undefined || failingSince !== undefined;
+    this.preservation.track(instance.serviceId, instance.environment, judged ? { status: instance.status, failingSince } : undefined);
   }
 
   private trackedOf(instance: RoutedInstance, now: number): Tracked {
@@ -174,7 +294,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     if (!t) {
       // First checks are spread over one interval, so a restart doesn't probe everything at once.
       const slot = now + Math.random() * this.settingsOf(instance).intervalMs;
-      t = { state: newCheckState(), slot, nextAt: slot, inFlight: false, ownerVersion: -1, owned: false };
+      t = { serviceId: instance.serviceId, environment: instance.environment, state: newCheckState(), slot, nextAt: slot, inFlight: false, owned: false, dueAt: 0, heapIndex: -1 };
       this.tracked.set(instance.serviceId, t);
     }
     return t;
@@ -200,7 +320,11 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     t.lastOutcome = result.outcome;
     t.lastDetail = result.detail;
     const current = this.table.get(instance.serviceId);
-    if (current) this.evaluate(current, t, Date.now(), true);
+    if (current) {
+      const now = Date.now();
+      this.evaluate(current, t, now, true);
+      this.plan(current, t, now);
+    }
     return result.outcome;
   }
 
@@ -209,6 +333,8 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     const settings = this.settingsOf(instance, t);
     const fromChecks = settings.enabled ? probeVerdict(t.state, instance.status, settings, now) : undefined;
     const fromHeartbeat = heartbeatVerdict(instance.lastHeartbeatAt, settings.heartbeatTtlMs, this.config.OFFLINE_AFTER_MS, now);
+    t.silent = fromHeartbeat !== undefined;
+    this.resample(instance, t, now);
     // A passing check does not cure an expired heartbeat: the worse verdict wins.
     const target = fromHeartbeat && fromChecks === 'healthy' ? fromHeartbeat : worst(fromChecks, fromHeartbeat);
     const silentOrFailingSince = Math.min(instance.lastHeartbeatAt ?? Infinity, t.state.failingSince ?? Infinity);
@@ -216,21 +342,29 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
 
     const downgrade = target !== undefined && (isDowngrade(instance.status, target) || prune);
     // Checks are spread over the interval: before acting on a downgrade, look at the environment as
-    // it is now, not as the last tick saw it (a mass failure shows up a few checks at a time).
+    // it is now, not as the last tick saw it (a mass failure shows up a few checks at a time). Its
+    // counts are kept current instance by instance, so this costs no walk.
     if (downgrade && (afterCheck || now - (this.preservationAt.get(instance.environment) ?? 0) > PRESERVATION_REFRESH_MS)) {
-      this.updateSelfPreservation(this.environmentSamples(now, instance.environment), now, false);
+      this.preservationAt.set(instance.environment, now);
+      this.applyPreservation(this.preservation.judge(instance.environment), now);
     }
     if (downgrade && this.preservation.mustHold(instance.environment, instance.serviceId, this.failingSince(instance, t, now))) {
       if (!t.held) this.metrics.held.inc({ environment: instance.environment });
       t.held = true;
+      let held = this.heldByEnvironment.get(instance.environment);
+      if (!held) this.heldByEnvironment.set(instance.environment, (held = new Set()));
+      held.add(t);
       return;
     }
-    t.held = false;
+    this.unhold(t);
     if (prune && !t.pruneRequested) {
       t.pruneRequested = true;
       void this.registry.deregister(instance.serviceId, `inactive for ${Math.round((now - silentOrFailingSince) / 1000)} s`).then((ok) => {
         if (ok) this.metrics.pruned.inc();
-        else t.pruneRequested = false;
+        else {
+          t.pruneRequested = false;
+          this.changed.add(t.serviceId); // tried again next tick
+        }
       });
       return;
     }
@@ -245,6 +379,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         this.logger.log(`${instance.serviceId}: ${instance.status} → ${target} (${reason}${detail})`);
       } else {
         t.reported = undefined;
+        this.changed.add(t.serviceId); // tried again next tick
       }
     });
   }
@@ -259,27 +394,21 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     return fromChecks === undefined ? fromHeartbeat : Math.min(fromChecks, fromHeartbeat);
   }
 
-  /** The owned, judged instances per environment (or of one), as self-preservation weighs them. */
-  private environmentSamples(now: number, only?: string): Map<string, PreservationSample[]> {
-    const samples = new Map<string, PreservationSample[]>();
-    if (only) samples.set(only, []);
-    for (const instance of this.table.all()) {
-      if (only && instance.environment !== only) continue;
-      const t = this.tracked.get(instance.serviceId);
-      if (!t?.owned) continue;
-      const failingSince = this.failingSince(instance, t, now);
-      if (t.lastOutcome === undefined && failingSince === undefined) continue;
-      let env = samples.get(instance.environment);
-      if (!env) samples.set(instance.environment, (env = []));
-      env.push({ status: instance.status, failingSince });
+  /** Logs and counts each change; when a hold ends, its held instances are judged at once (their transitions apply). */
+  private applyPreservation(changes: PreservationChange[], now: number): void {
+    for (const change of changes) {
+      this.reportPreservation(change);
+      if (change.cause === 'wave') continue;
+      for (const t of this.heldByEnvironment.get(change.environment) ?? []) if (t.owned) this.due.schedule(t, now);
     }
-    return samples;
   }
 
-  /** `complete`: the samples cover every environment, so one held but absent has recovered. */
-  private updateSelfPreservation(samples: Map<string, PreservationSample[]>, now: number, complete: boolean): void {
-    for (const environment of samples.keys()) this.preservationAt.set(environment, now);
-    for (const change of this.preservation.update(samples, complete)) this.reportPreservation(change);
+  private unhold(t: Tracked): void {
+    if (!t.held) return;
+    t.held = false;
+    const held = this.heldByEnvironment.get(t.environment);
+    held?.delete(t);
+    if (held?.size === 0) this.heldByEnvironment.delete(t.environment);
   }
 
   private reportPreservation({ environment, cause, failing, judged, held, heldForMs }: PreservationChange): void {
