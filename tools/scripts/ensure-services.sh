@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts whichever local service (PostgreSQL, Redis, NATS with JetStream) is not answering on its
 # standard loopback port, with the commands of the development machines. A machine with Docker
-# can use `docker compose up -d` instead. Never touches a service that answers.
+# can use `docker compose up -d nats postgres redis` instead. Never touches a service that answers.
 set -uo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: build every app and run them together on their defaults, logs prefixed by app.
-// Needs PostgreSQL and NATS on loopback, Redis too for the discovery cache (`docker compose up -d`
+// Needs PostgreSQL and NATS on loopback, Redis too for the discovery cache (`docker compose up -d nats postgres redis`
 // provides them where Docker runs). Ctrl-C stops the apps in stages, registry-api last.
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
@@ -36,7 +36,7 @@ for (const { name, port, optional } of SERVICES) {
       console.warn(`${name} is not answering on 127.0.0.1:${port}: starting without it (discovery uncached until it answers).`);
       continue;
     }
-    console.error(`${name} is not answering on 127.0.0.1:${port}. Start it (tools/scripts/ensure-services.sh, or docker compose up -d) and retry.`);
+    console.error(`${name} is not answering on 127.0.0.1:${port}. Start it (tools/scripts/ensure-services.sh, or docker compose up -d nats postgres redis) and retry.`);
     process.exit(1);
   }
 }
