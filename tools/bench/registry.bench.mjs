@@ -7,7 +7,8 @@
 // else's data, and removes them afterwards. Prints a markdown table; writes bench-results/registry.json.
 // Usage: node tools/bench/registry.bench.mjs   (env: BENCH_HEARTBEATS, BENCH_REGISTRATIONS,
 // BENCH_EVENTS, BENCH_STATUS_CHANGES, BENCH_REPEAT=3, BENCH_RESTART_INSTANCES=10000,
-// BENCH_RESTART_CONNECTIONS=1000, BENCH_SKIP_BUILD=1)
+// BENCH_RESTART_CONNECTIONS=1000, BENCH_SKIP_BUILD=1, BENCH_NODE_ARGS: extra node flags for registry-api,
+// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under the load)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -34,6 +35,7 @@ const HB_INSTANCES = Math.min(1000, N_REG);
 const CONCURRENCY = 32;
 const FLUSH_EVERY = 5000; // bounds the client's outbound buffer without a round trip per message
 const TOKEN = { 'x-registry-token': 'dev-registry-token', 'content-type': 'application/json' };
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -54,7 +56,7 @@ let restarting = false; // the restart phase stops registry-api on purpose
 const childOutput = []; // last lines only; LOG_LEVEL=warn, so anything here is worth a look
 function startRegistryApi(port) {
   childExited = false;
-  child = spawn(process.execPath, [MAIN_JS], {
+  child = spawn(process.execPath, [...NODE_ARGS, MAIN_JS], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

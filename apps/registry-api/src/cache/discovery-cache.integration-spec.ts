@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { CacheEntry, DiscoveryCacheRepository } from '@switchboard/discovery-cache';
-import { RegistryRepository, RegistryTransaction } from '@switchboard/persistence';
+import { RegistryRepository, RegistryTransaction, RegistryWrites } from '@switchboard/persistence';
 import { PrivateRedisServer, waitFor } from '@switchboard/testing';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
 import { CachedRegistry, startCachedRegistry, withoutLiveness } from '../testing/discovery-cache-harness.util';
@@ -248,7 +248,7 @@ describe('discovery cache (real Redis, NATS, PostgreSQL, and the invalidation co
 
       // Writer A takes its revision, then stalls before committing; writer B takes a later one and commits.
       const stalled = gate<number>();
-      intercept(RegistryTransaction.prototype, 'appendOutbox', (record: { payload: { subject?: string } }) => (record.payload.subject === 'ooo-a' ? stalled : undefined));
+      intercept(RegistryTransaction.prototype, 'write', (writes: RegistryWrites) => (writes.outbox.some((r) => (r.payload as { subject?: string }).subject === 'ooo-a') ? stalled : undefined));
       const writerA = setStatus('ooo-a', { status: 'unhealthy' });
       await stalled.arrived;
       const revisionB = await setStatus('ooo-b', { status: 'degraded' });

@@ -52,6 +52,14 @@ export class RegistryApiConfig extends RedisEnv {
   @IsInt() @Min(1) @Max(5000)
   OUTBOX_BATCH_SIZE: number = 256;
 
+  /** Group commit: writes per transaction at most (more wait for the next one). */
+  @IsInt() @Min(1) @Max(5000)
+  WRITE_BATCH_MAX: number = 256;
+
+  /** Group commit: batches committing at once (one connection each); 1 serialises every write behind the slowest batch. */
+  @IsInt() @Min(1) @Max(50)
+  WRITE_BATCHES_IN_FLIGHT: number = 2;
+
   @IsInt() @Min(1) @Max(24 * 365)
   EVENT_STREAM_MAX_AGE_HOURS: number = 168;
 

@@ -10,6 +10,12 @@ function once<T>(name: string, create: () => T): T {
 @Injectable()
 export class RegistryMetricsService {
   readonly writes = once('registry_writes_total', () => new Counter({ name: 'registry_writes_total', help: 'Registry changes committed, by event kind', labelNames: ['kind'] }));
+  readonly writeBatchSize = once('registry_write_batch_size', () =>
+    new Histogram({ name: 'registry_write_batch_size', help: 'Changes per group-commit transaction', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256] }),
+  );
+  readonly writeBatchFallbacks = once('registry_write_batch_fallbacks_total', () =>
+    new Counter({ name: 'registry_write_batch_fallbacks_total', help: 'Group-commit batches the database refused, retried one change per transaction' }),
+  );
   readonly eventsPublished = once('registry_events_published_total', () => new Counter({ name: 'registry_events_published_total', help: 'Events acknowledged by JetStream' }));
   readonly publishFailures = once('registry_outbox_publish_failures_total', () => new Counter({ name: 'registry_outbox_publish_failures_total', help: 'Outbox batches that failed to publish and will be retried' }));
   readonly publishLag = once('registry_outbox_publish_lag_seconds', () =>

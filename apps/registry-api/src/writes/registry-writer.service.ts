@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { DatabaseError } from 'pg';
 import {
   AdminState,
   buildRegistryEvent,
@@ -7,14 +8,16 @@ import {
   RegistryEventKind,
   SubjectSpace,
 } from '@switchboard/contracts';
-import { ClaimedOutboxRow, InstanceFilter, RegistryRepository, RegistryTransaction, ServiceInstanceEntity } from '@switchboard/persistence';
+import { ClaimedOutboxRow, InstanceFilter, OutboxRecord, RegistryRepository, RegistryTransaction, RegistryWrites, ServiceInstanceEntity } from '@switchboard/persistence';
+import type { RegistryApiConfig } from '../config/registry-api.config';
 import { HeartbeatBatcherService } from '../heartbeat/heartbeat-batcher.service';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
-import { SUBJECTS } from '../registry-api.tokens';
+import { REGISTRY_API_CONFIG, SUBJECTS } from '../registry-api.tokens';
 import { ClockService } from '../registry/clock.service';
 import { toInstanceView } from '../registry/instance-view.util';
 import { RegistryException } from '../registry/registry.exception';
+import { GroupCommit, Outcome } from './group-commit.util';
 import { movedFrom, RegistrationFields, sameRegistration } from './registration.util';
 
 export interface StateChange {
@@ -28,14 +31,40 @@ export interface UpsertResult {
   changed: boolean;
 }
 
+/** One change of one instance, as the group commit queues it. */
+type WriteRequest =
+  | { op: 'register'; serviceId: string; fields: RegistrationFields; traceparent: string }
+  | { op: 'state'; serviceId: string; change: StateChange; reason: string | undefined; traceparent: string }
+  | { op: 'remove'; serviceId: string; traceparent: string };
+
+/** What a change did: the instance as stored (for a removal: as it was, with the deletion's revision). */
+type ChangeResult = UpsertResult;
+
+/** A change decided against the locked row, before it has a revision. */
+interface Plan {
+  outcome: Outcome<ChangeResult>;
+  write?: { kind: 'save'; isNew: boolean; previous?: ReturnType<typeof movedFrom> } | { kind: 'state'; from: StateOf; to: StateOf; reason?: string } | { kind: 'delete' };
+  traceparent: string;
+}
+
+type StateOf = { status: HealthStatus; adminState: AdminState };
+
+const KIND_OF_WRITE = { save: 'registered', state: 'statusChanged', delete: 'deregistered' } as const;
+
 /**
- * The only code that changes the registry: every change is one transaction that locks the
- * instance (and reads it, one statement), takes the next revision and writes the row (one
- * statement), and appends one outbox event; the events are handed to the relay right after commit.
- * No-op changes take no revision and publish nothing.
+ * The only code that changes the registry. Changes of single instances (register, status,
+ * deregister) go through a group commit: those that arrive while earlier batches are committing
+ * are written together in one transaction (lock every instance in key order and read them, one
+ * `nextval` per change, one statement for rows, tombstones and outbox rows), each answered with its
+ * own result. A change that fails on its own (unknown instance) fails alone; if the database refuses
+ * the batch, each change is retried in a transaction of its own. Bulk changes (every instance of a
+ * model) are one such transaction. The events are handed to the relay right after commit. No-op
+ * changes take no revision and publish nothing.
  */
 @Injectable()
 export class RegistryWriter {
+  private readonly commits: GroupCommit<WriteRequest, ChangeResult>;
+
   constructor(
     private readonly repository: RegistryRepository,
     private readonly relay: OutboxRelayService,
@@ -43,22 +72,17 @@ export class RegistryWriter {
     private readonly metrics: RegistryMetricsService,
     private readonly clock: ClockService,
     @Inject(SUBJECTS) private readonly subjects: SubjectSpace,
-  ) {}
+    @Inject(REGISTRY_API_CONFIG) config: RegistryApiConfig,
+  ) {
+    this.commits = new GroupCommit((r) => r.serviceId, (batch) => this.commitBatch(batch), {
+      maxBatch: config.WRITE_BATCH_MAX,
+      maxInFlight: config.WRITE_BATCHES_IN_FLIGHT,
+    });
+  }
 
   async upsert(fields: RegistrationFields, traceparent: string): Promise<UpsertResult> {
-    const now = this.clock.now();
-    const events: ClaimedOutboxRow[] = [];
-    const result = await this.repository.transaction(async (tx) => {
-      const existing = await tx.lockInstance(fields.serviceId);
-      const next = materialise(fields, existing, now);
-      if (existing && sameRegistration(existing, next)) return { entity: existing, created: false, changed: false };
-      await tx.saveInstance(next, !existing); // sets next.revision
-      const previous = existing && movedFrom(existing, next);
-      await this.emit(tx, events, 'registered', next, { revision: next.revision, instance: toInstanceView(next), ...(previous ? { previous } : {}) }, now, traceparent);
-      return { entity: next, created: !existing, changed: true };
-    });
-    this.afterCommit('registered', events);
-    if (!result.changed) this.heartbeats.enqueue(fields.serviceId, undefined, now); // an unchanged re-registration is still a sign of life
+    const result = await this.commits.submit({ op: 'register', serviceId: fields.serviceId, fields, traceparent });
+    if (!result.changed) this.heartbeats.enqueue(fields.serviceId, undefined, this.clock.now()); // an unchanged re-registration is still a sign of life
     return result;
   }
 
@@ -71,108 +95,137 @@ export class RegistryWriter {
 
   /** Sets health and/or admin state of one instance; 404 when it is unknown. */
   async changeState(serviceId: string, change: StateChange, reason: string | undefined, traceparent: string): Promise<{ entity: ServiceInstanceEntity; changed: boolean }> {
-    const now = this.clock.now();
-    const events: ClaimedOutboxRow[] = [];
-    const result = await this.repository.transaction(async (tx) => {
-      const existing = await tx.lockInstance(serviceId);
-      if (!existing) throw RegistryException.instanceNotFound(serviceId);
-      const changed = await this.applyState(tx, events, existing, change, reason, now, traceparent);
-      return { entity: existing, changed };
-    });
-    this.afterCommit('statusChanged', events);
-    return result;
-  }
-
-  /** Applies one change to every matching instance, one event each; returns them (none: nothing happened). */
-  async changeStateOfMatching(filter: InstanceFilter, change: StateChange, reason: string, traceparent: string): Promise<ServiceInstanceEntity[]> {
-    const now = this.clock.now();
-    const events: ClaimedOutboxRow[] = [];
-    const matching = await this.repository.transaction(async (tx) => {
-      const locked = await tx.lockMatching(filter);
-      for (const instance of locked) await this.applyState(tx, events, instance, change, reason, now, traceparent);
-      return locked;
-    });
-    this.afterCommit('statusChanged', events);
-    return matching;
+    return this.commits.submit({ op: 'state', serviceId, change, reason, traceparent });
   }
 
   /** Deregisters one instance, leaving a tombstone; 404 when it is unknown. */
   async remove(serviceId: string, traceparent: string): Promise<number> {
-    const now = this.clock.now();
-    const events: ClaimedOutboxRow[] = [];
-    const revision = await this.repository.transaction(async (tx) => {
-      const existing = await tx.lockInstance(serviceId);
-      if (!existing) throw RegistryException.instanceNotFound(serviceId);
-      return this.delete(tx, events, existing, now, traceparent);
-    });
-    this.afterCommit('deregistered', events);
-    return revision;
+    return (await this.commits.submit({ op: 'remove', serviceId, traceparent })).entity.revision;
+  }
+
+  /** Applies one change to every matching instance, one event each; returns them (none: nothing happened). */
+  async changeStateOfMatching(filter: InstanceFilter, change: StateChange, reason: string, traceparent: string): Promise<ServiceInstanceEntity[]> {
+    const outcomes = await this.inTransaction(async (tx) => matching(await tx.lockMatching(filter), (i) => ({ op: 'state', serviceId: i.serviceId, change, reason, traceparent })));
+    return outcomes.flatMap((o) => (o.ok ? [o.value.entity] : []));
   }
 
   /** Deregisters every matching instance (none: nothing happened). */
   async removeMatching(filter: InstanceFilter, traceparent: string): Promise<{ serviceId: string; revision: number }[]> {
+    const outcomes = await this.inTransaction(async (tx) => matching(await tx.lockMatching(filter), (i) => ({ op: 'remove', serviceId: i.serviceId, traceparent })));
+    return outcomes.flatMap((o) => (o.ok ? [{ serviceId: o.value.entity.serviceId, revision: o.value.entity.revision }] : []));
+  }
+
+  /**
+   * One batch of the group commit. If the database refuses it (a statement error, not a lost
+   * connection, whose commit may or may not have happened), each change is retried alone, so one
+   * bad change cannot fail the others.
+   */
+  private async commitBatch(requests: WriteRequest[]): Promise<Outcome<ChangeResult>[]> {
+    this.metrics.writeBatchSize.observe(requests.length);
+    try {
+      return await this.inTransaction(async (tx) => ({ requests, rows: await tx.lockInstances(requests.map((r) => r.serviceId)) }));
+    } catch (error) {
+      if (requests.length === 1 || !refusedByDatabase(error)) throw error;
+      this.metrics.writeBatchFallbacks.inc();
+      const outcomes: Outcome<ChangeResult>[] = [];
+      for (const request of requests) {
+        outcomes.push(await this.commitBatch([request]).then((o) => o[0], (e: unknown) => ({ ok: false as const, error: e })));
+      }
+      return outcomes;
+    }
+  }
+
+  /**
+   * One transaction: `lock` locks and reads the instances; each change is decided against its row,
+   * every real change takes one revision (ascending in the order given), everything is written in
+   * one statement; after the commit the events go to the relay.
+   */
+  private async inTransaction(lock: (tx: RegistryTransaction) => Promise<{ requests: WriteRequest[]; rows: Map<string, ServiceInstanceEntity> }>): Promise<Outcome<ChangeResult>[]> {
     const now = this.clock.now();
     const events: ClaimedOutboxRow[] = [];
-    const removed = await this.repository.transaction(async (tx) => {
-      const out: { serviceId: string; revision: number }[] = [];
-      for (const instance of await tx.lockMatching(filter)) out.push({ serviceId: instance.serviceId, revision: await this.delete(tx, events, instance, now, traceparent) });
-      return out;
+    const kinds = new Map<RegistryEventKind, number>();
+    const outcomes = await this.repository.transaction(async (tx) => {
+      const { requests, rows } = await lock(tx);
+      const plans = requests.map((r) => plan(r, rows.get(r.serviceId) ?? null, now));
+      const writing = plans.filter((p) => p.write);
+      if (!writing.length) return plans.map((p) => p.outcome);
+      const revisions = await tx.takeRevisions(writing.length);
+      const writes: RegistryWrites = { saves: [], states: [], deletes: [], outbox: [] };
+      writing.forEach((p, k) => {
+        const write = p.write as NonNullable<Plan['write']>;
+        const entity = (p.outcome as { value: ChangeResult }).value.entity;
+        const revision = (entity.revision = revisions[k]);
+        kinds.set(KIND_OF_WRITE[write.kind], (kinds.get(KIND_OF_WRITE[write.kind]) ?? 0) + 1);
+        if (write.kind === 'save') {
+          writes.saves.push({ instance: entity, isNew: write.isNew });
+          writes.outbox.push(this.event('registered', entity, { revision, instance: toInstanceView(entity), ...(write.previous ? { previous: write.previous } : {}) }, now, p.traceparent));
+        } else if (write.kind === 'state') {
+          writes.states.push(entity);
+          writes.outbox.push(this.event('statusChanged', entity, { revision, instance: toInstanceView(entity), from: write.from, to: write.to, reason: write.reason }, now, p.traceparent));
+        } else {
+          writes.deletes.push({ instance: entity, deletedAt: now });
+          const data = { revision, serviceId: entity.serviceId, serviceName: entity.serviceName, environment: entity.environment, models: entity.models };
+          writes.outbox.push(this.event('deregistered', entity, data, now, p.traceparent));
+        }
+      });
+      const ids = await tx.write(writes);
+      writes.outbox.forEach((record, k) => events.push({ ...record, id: ids[k], createdAt: now }));
+      return plans.map((p) => p.outcome);
     });
-    this.afterCommit('deregistered', events);
-    return removed;
+    if (events.length) {
+      for (const [kind, n] of kinds) this.metrics.writes.inc({ kind }, n);
+      this.relay.publishCommitted(events);
+    }
+    return outcomes;
   }
 
-  private async applyState(
-    tx: RegistryTransaction,
-    events: ClaimedOutboxRow[],
-    instance: ServiceInstanceEntity,
-    change: StateChange,
-    reason: string | undefined,
-    now: Date,
-    traceparent: string,
-  ): Promise<boolean> {
-    const from = { status: instance.status, adminState: instance.adminState };
-    const to = { status: change.status ?? from.status, adminState: change.adminState ?? from.adminState };
-    if (from.status === to.status && from.adminState === to.adminState) return false;
-    instance.status = to.status;
-    instance.adminState = to.adminState;
-    instance.updatedAt = now;
-    await tx.saveState(instance); // sets instance.revision
-    await this.emit(tx, events, 'statusChanged', instance, { revision: instance.revision, instance: toInstanceView(instance), from, to, reason }, now, traceparent);
-    return true;
-  }
-
-  private async delete(tx: RegistryTransaction, events: ClaimedOutboxRow[], instance: ServiceInstanceEntity, now: Date, traceparent: string): Promise<number> {
-    const revision = await tx.deleteInstance(instance, now);
-    const data = { revision, serviceId: instance.serviceId, serviceName: instance.serviceName, environment: instance.environment, models: instance.models };
-    await this.emit(tx, events, 'deregistered', instance, data, now, traceparent);
-    return revision;
-  }
-
-  /** Writes the event to the outbox in this transaction and remembers it for the publish after commit. */
-  private async emit<K extends RegistryEventKind>(
-    tx: RegistryTransaction,
-    events: ClaimedOutboxRow[],
-    kind: K,
-    instance: ServiceInstanceEntity,
-    data: RegistryEventDataByKind[K],
-    now: Date,
-    traceparent: string,
-  ): Promise<void> {
-    const record = {
+  private event<K extends RegistryEventKind>(kind: K, instance: ServiceInstanceEntity, data: RegistryEventDataByKind[K], now: Date, traceparent: string): OutboxRecord {
+    return {
       revision: data.revision,
       subject: this.subjects.registryEvent(kind, instance.environment, instance.serviceName),
       payload: buildRegistryEvent(kind, instance.serviceId, data, now),
       headers: { traceparent, 'Content-Type': 'application/cloudevents+json' },
     };
-    events.push({ ...record, id: await tx.appendOutbox(record), createdAt: now });
   }
+}
 
-  private afterCommit(kind: RegistryEventKind, events: ClaimedOutboxRow[]): void {
-    if (!events.length) return;
-    this.metrics.writes.inc({ kind }, events.length);
-    this.relay.publishCommitted(events);
+/** The locked instances of a bulk change, each with its change. */
+function matching(locked: ServiceInstanceEntity[], requestOf: (instance: ServiceInstanceEntity) => WriteRequest) {
+  return { requests: locked.map(requestOf), rows: new Map(locked.map((i) => [i.serviceId, i])) };
+}
+
+/** Decides one change against the instance's current row (null: unknown). Mutates nothing but new entities and the row of a state change. */
+function plan(request: WriteRequest, existing: ServiceInstanceEntity | null, now: Date): Plan {
+  const { traceparent } = request;
+  switch (request.op) {
+    case 'register': {
+      const next = materialise(request.fields, existing, now);
+      if (existing && sameRegistration(existing, next)) return { outcome: { ok: true, value: { entity: existing, created: false, changed: false } }, traceparent };
+      const previous = existing ? movedFrom(existing, next) : undefined;
+      return { outcome: { ok: true, value: { entity: next, created: !existing, changed: true } }, write: { kind: 'save', isNew: !existing, previous }, traceparent };
+    }
+    case 'state': {
+      if (!existing) return { outcome: { ok: false, error: RegistryException.instanceNotFound(request.serviceId) }, traceparent };
+      const from = { status: existing.status, adminState: existing.adminState };
+      const to = { status: request.change.status ?? from.status, adminState: request.change.adminState ?? from.adminState };
+      if (from.status === to.status && from.adminState === to.adminState) return { outcome: { ok: true, value: { entity: existing, created: false, changed: false } }, traceparent };
+      existing.status = to.status;
+      existing.adminState = to.adminState;
+      existing.updatedAt = now;
+      return { outcome: { ok: true, value: { entity: existing, created: false, changed: true } }, write: { kind: 'state', from, to, reason: request.reason }, traceparent };
+    }
+    case 'remove':
+      if (!existing) return { outcome: { ok: false, error: RegistryException.instanceNotFound(request.serviceId) }, traceparent };
+      return { outcome: { ok: true, value: { entity: existing, created: false, changed: true } }, write: { kind: 'delete' }, traceparent };
   }
+}
+
+/** PostgreSQL refused a statement (its connection is fine): the transaction rolled back, so each change may be retried alone. */
+function refusedByDatabase(error: unknown): boolean {
+  const cause = (error as { driverError?: unknown }).driverError ?? error;
+  if (!(cause instanceof DatabaseError) || !cause.code) return false;
+  // 08: connection exceptions; 57: operator intervention (shutdown, cancel); 53: out of resources.
+  return !/^(08|57|53)/.test(cause.code);
 }
 
 /**

@@ -19,9 +19,10 @@ describe('migrations under an advisory lock (real PostgreSQL)', () => {
 
     const applied = await Promise.all(sources.map((s) => migrateWithLock(s)));
 
-    expect(applied.flat()).toEqual(['InitialSchema1732320000000', 'HealthCheckSettings1732400000000', 'LockInstanceFunction1732500000000']);
+    const names = ['InitialSchema1732320000000', 'HealthCheckSettings1732400000000', 'LockInstanceFunction1732500000000', 'LockInstancesFunction1732600000000'];
+    expect(applied.flat()).toEqual(names);
     const rows = await sources[0].query('SELECT name FROM registry_migrations ORDER BY id');
-    expect(rows).toEqual([{ name: 'InitialSchema1732320000000' }, { name: 'HealthCheckSettings1732400000000' }, { name: 'LockInstanceFunction1732500000000' }]);
+    expect(rows).toEqual(names.map((name) => ({ name })));
     const tables = await sources[0].query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
     expect(tables.map((t: { tablename: string }) => t.tablename)).toEqual(['registry_migrations', 'registry_outbox', 'service_instances', 'service_tombstones']);
     // And again: nothing left to do.

@@ -59,10 +59,35 @@ export interface HeartbeatWrite {
   load: LoadFigures;
 }
 
+/** A full row to insert or replace; `isNew` also clears a tombstone its serviceId may have left. */
+export interface InstanceSave {
+  instance: ServiceInstanceEntity;
+  isNew: boolean;
+}
+
+/** A deregistration: the row goes, a tombstone with the instance's revision stays. */
+export interface InstanceDelete {
+  instance: ServiceInstanceEntity;
+  deletedAt: Date;
+}
+
 /**
- * The writes of one registry change, all in one transaction with its outbox rows. Plain SQL, one
- * round trip per step: lock + read the instance, take a revision + write the row, append the outbox
- * row (BEGIN and COMMIT around them).
+ * What one transaction writes, each instance at most once, every revision taken by
+ * {@link RegistryTransaction.takeRevisions} and set on the instances already: registrations (whole
+ * rows), state changes (status, admin state, updated_at, revision only, so a heartbeat's lastSeen
+ * and load written meanwhile stay), deregistrations, and one outbox record per change.
+ */
+export interface RegistryWrites {
+  saves: InstanceSave[];
+  states: ServiceInstanceEntity[];
+  deletes: InstanceDelete[];
+  outbox: OutboxRecord[];
+}
+
+/**
+ * The writes of one transaction: one registry change, a group commit of many, or a bulk change.
+ * Plain SQL, a fixed number of round trips whatever the number of changes: lock + read the
+ * instances, take the revisions, write rows + tombstones + outbox rows (BEGIN and COMMIT around them).
  */
 export class RegistryTransaction {
   constructor(readonly manager: EntityManager) {}
@@ -79,42 +104,73 @@ export class RegistryTransaction {
   }
 
   /**
-   * Serialises every writer of this serviceId (including inserts of an id that does not exist
-   * yet) until commit, then reads the current row: both in `registry_lock_instance`, whose read
-   * takes its snapshot after the lock is granted (see its migration).
+   * Serialises every writer of these serviceIds (including inserts of ids that do not exist yet)
+   * until commit, then reads their current rows: both in `registry_lock_instances`, which takes the
+   * locks in one global order (no deadlock between two batches) and reads after the last one is
+   * granted (see its migration). Unknown ids are absent from the map.
    */
-  async lockInstance(serviceId: string): Promise<ServiceInstanceEntity | null> {
-    const rows = await this.rows<InstanceRow>('registry_lock_instance', `SELECT ${INSTANCE_COLUMNS} FROM registry_lock_instance($1)`, [serviceId]);
-    return rows.length ? toInstance(rows[0]) : null;
+  async lockInstances(serviceIds: string[]): Promise<Map<string, ServiceInstanceEntity>> {
+    const rows = await this.rows<InstanceRow>('registry_lock_instances', `SELECT ${INSTANCE_COLUMNS} FROM registry_lock_instances($1::text[])`, [serviceIds]);
+    return new Map(rows.map((r) => [r.service_id, toInstance(r)]));
   }
 
-  /** Locks the matching instances in a stable order (no deadlock between two bulk changes). */
+  /** Locks the matching instances (see {@link lockInstances}); returns them in serviceId order. */
   async lockMatching(filter: InstanceFilter): Promise<ServiceInstanceEntity[]> {
     const ids = (await filteredQuery(this.manager, filter).select('i.serviceId', 'id').orderBy('i.serviceId').getRawMany<{ id: string }>()).map((r) => r.id);
-    const locked: ServiceInstanceEntity[] = [];
-    for (const id of ids) {
-      const row = await this.lockInstance(id);
-      if (row) locked.push(row);
-    }
-    return locked;
+    if (!ids.length) return [];
+    const locked = await this.lockInstances(ids);
+    return ids.flatMap((id) => locked.get(id) ?? []);
   }
 
   /**
-   * Takes the next revision and inserts or replaces the row with it, in one statement; a new row
-   * also clears a tombstone its serviceId may have left. Sets and returns `instance.revision`.
+   * `count` revisions, ascending, taken after the revision writers' shared lock (held until commit):
+   * the join makes every nextval wait for the lock's row, so no revision is handed out unlocked. That
+   * is what lets {@link RegistryRepository.listAsOfRevision} tell when every revision up to N has committed.
    */
-  async saveInstance(instance: ServiceInstanceEntity, isNew: boolean): Promise<number> {
-    const i = instance;
+  async takeRevisions(count: number): Promise<number[]> {
+    if (count < 1) return [];
     const rows = await this.rows<{ revision: string }>(
-      'registry_save_instance',
-      `WITH ${NEXT_REVISION},
+      'registry_take_revisions',
+      `SELECT nextval('registry_revision_seq')::text AS revision
+         FROM (SELECT pg_advisory_xact_lock_shared($1::int, $2::int) OFFSET 0) AS writer, generate_series(1, $3::int)`,
+      [...REVISION_WRITERS_LOCK, count],
+    );
+    return rows.map((r) => Number(r.revision)).sort((a, b) => a - b);
+  }
+
+  /**
+   * Writes rows, tombstones and outbox rows in one statement (each part one JSON parameter, read with
+   * jsonb_to_recordset). Returns the outbox rows' ids in the order of `writes.outbox`, for the relay to
+   * delete after publishing them.
+   */
+  async write(writes: RegistryWrites): Promise<number[]> {
+    const saves = writes.saves.map(({ instance: i, isNew }) => ({
+      service_id: i.serviceId, service_name: i.serviceName, environment: i.environment, region: i.region, vm_ip: i.vmIp,
+      internal_port: i.internalPort, external_domain: i.externalDomain, version: i.version, deployment_id: i.deploymentId,
+      namespace: i.namespace, kind: i.kind, capabilities: i.capabilities, models: i.models, health_check_endpoint: i.healthCheckEndpoint,
+      health_check: i.healthCheck ?? {}, metadata: i.metadata, required_environment_vars: i.requiredEnvironmentVars, status: i.status,
+      admin_state: i.adminState, load: i.load, last_seen: i.lastSeen, registered_at: i.registeredAt, updated_at: i.updatedAt,
+      revision: i.revision, is_new: isNew,
+    }));
+    const states = writes.states.map((i) => ({ service_id: i.serviceId, status: i.status, admin_state: i.adminState, updated_at: i.updatedAt, revision: i.revision }));
+    const deletes = writes.deletes.map(({ instance: i, deletedAt }) => ({
+      service_id: i.serviceId, service_name: i.serviceName, environment: i.environment, revision: i.revision, deleted_at: deletedAt,
+    }));
+    const [row] = await this.rows<{ saved: number; states: number; outbox: string[] }>(
+      'registry_write',
+      `WITH saves AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(service_id text, service_name text, environment text, region text, vm_ip text,
+                internal_port int, external_domain text, version text, deployment_id text, namespace text, kind text, capabilities text[],
+                models text[], health_check_endpoint text, health_check jsonb, metadata jsonb, required_environment_vars jsonb, status text,
+                admin_state text, load jsonb, last_seen timestamptz, registered_at timestamptz, updated_at timestamptz, revision bigint, is_new boolean)),
        saved AS (
          INSERT INTO service_instances (service_id, service_name, environment, region, vm_ip, internal_port, external_domain, version,
                 deployment_id, namespace, kind, capabilities, models, health_check_endpoint, health_check, metadata,
                 required_environment_vars, status, admin_state, load, last_seen, registered_at, updated_at, revision)
-         SELECT $3::text, $4::text, $5::text, $6::text, $7::text, $8::int, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text[], $15::text[], $16::text, $17::jsonb, $18::jsonb,
-                $19::jsonb, $20::text, $21::text, $22::jsonb, $23::timestamptz, $24::timestamptz, $25::timestamptz, rev.revision
-           FROM rev
+         SELECT service_id, service_name, environment, region, vm_ip, internal_port, external_domain, version, deployment_id, namespace, kind,
+                coalesce(capabilities, '{}'), coalesce(models, '{}'), health_check_endpoint, health_check, metadata, required_environment_vars, status,
+                admin_state, load, last_seen, registered_at, updated_at, revision
+           FROM saves
          ON CONFLICT (service_id) DO UPDATE SET
                 service_name = EXCLUDED.service_name, environment = EXCLUDED.environment, region = EXCLUDED.region,
                 vm_ip = EXCLUDED.vm_ip, internal_port = EXCLUDED.internal_port, external_domain = EXCLUDED.external_domain,
@@ -125,73 +181,40 @@ export class RegistryTransaction {
                 status = EXCLUDED.status, admin_state = EXCLUDED.admin_state, load = EXCLUDED.load,
                 last_seen = EXCLUDED.last_seen, registered_at = EXCLUDED.registered_at, updated_at = EXCLUDED.updated_at,
                 revision = EXCLUDED.revision
-         RETURNING revision),
-       untombed AS (DELETE FROM service_tombstones WHERE $26::boolean AND service_id = $3)
-       SELECT revision::text AS revision FROM saved`,
-      [
-        ...REVISION_WRITERS_LOCK, i.serviceId, i.serviceName, i.environment, i.region, i.vmIp, i.internalPort, i.externalDomain, i.version,
-        i.deploymentId, i.namespace, i.kind, i.capabilities, i.models, i.healthCheckEndpoint, JSON.stringify(i.healthCheck ?? {}),
-        JSON.stringify(i.metadata), JSON.stringify(i.requiredEnvironmentVars), i.status, i.adminState, JSON.stringify(i.load),
-        i.lastSeen, i.registeredAt, i.updatedAt, isNew,
-      ],
+         RETURNING 1),
+       untombed AS (DELETE FROM service_tombstones t USING saves s WHERE s.is_new AND t.service_id = s.service_id),
+       states AS (
+         UPDATE service_instances AS s SET status = v.status, admin_state = v.admin_state, updated_at = v.updated_at, revision = v.revision
+           FROM jsonb_to_recordset($2::jsonb) AS v(service_id text, status text, admin_state text, updated_at timestamptz, revision bigint)
+          WHERE s.service_id = v.service_id
+         RETURNING 1),
+       deletes AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS v(service_id text, service_name text, environment text, revision bigint, deleted_at timestamptz)),
+       gone AS (DELETE FROM service_instances s USING deletes d WHERE s.service_id = d.service_id),
+       tombs AS (
+         INSERT INTO service_tombstones (service_id, service_name, environment, revision, deleted_at)
+         SELECT service_id, service_name, environment, revision, deleted_at FROM deletes
+         ON CONFLICT (service_id) DO UPDATE SET service_name = EXCLUDED.service_name, environment = EXCLUDED.environment,
+                revision = EXCLUDED.revision, deleted_at = EXCLUDED.deleted_at),
+       -- In revision order, so the sweep (which publishes in id order) keeps it too.
+       outbox AS (
+         INSERT INTO registry_outbox (revision, subject, payload, headers)
+         SELECT revision, subject, payload, headers
+           FROM jsonb_to_recordset($4::jsonb) AS v(revision bigint, subject text, payload jsonb, headers jsonb)
+          ORDER BY revision
+         RETURNING id, revision)
+       SELECT (SELECT count(*) FROM saved)::int AS saved, (SELECT count(*) FROM states)::int AS states,
+              ARRAY(SELECT id::text FROM outbox ORDER BY revision) AS outbox`,
+      [JSON.stringify(saves), JSON.stringify(states), JSON.stringify(deletes), JSON.stringify(writes.outbox)],
     );
-    return (instance.revision = revisionOf(rows));
+    if (row.saved !== saves.length || row.states !== states.length || row.outbox.length !== writes.outbox.length) {
+      throw new Error(`registry write: expected ${saves.length}/${states.length}/${writes.outbox.length} rows, wrote ${row.saved}/${row.states}/${row.outbox.length}`);
+    }
+    // The ids come back in revision order; hand them back in the caller's order.
+    const byRevision = [...writes.outbox].map((r, index) => ({ revision: r.revision, index })).sort((a, b) => a.revision - b.revision);
+    const ids: number[] = new Array(writes.outbox.length);
+    byRevision.forEach(({ index }, k) => (ids[index] = Number(row.outbox[k])));
+    return ids;
   }
-
-  /** A state change touches only its columns; takes the next revision in the same statement, sets and returns it. */
-  async saveState(instance: ServiceInstanceEntity): Promise<number> {
-    const rows = await this.rows<{ revision: string }>(
-      'registry_save_state',
-      `WITH ${NEXT_REVISION}
-       UPDATE service_instances AS s SET status = $4, admin_state = $5, updated_at = $6::timestamptz, revision = rev.revision
-         FROM rev WHERE s.service_id = $3
-       RETURNING s.revision::text AS revision`,
-      [...REVISION_WRITERS_LOCK, instance.serviceId, instance.status, instance.adminState, instance.updatedAt],
-    );
-    return (instance.revision = revisionOf(rows));
-  }
-
-  /** Deletes the row and leaves a tombstone with the next revision, in one statement; returns the revision. */
-  async deleteInstance(instance: ServiceInstanceEntity, at: Date): Promise<number> {
-    const rows = await this.rows<{ revision: string }>(
-      'registry_delete_instance',
-      `WITH ${NEXT_REVISION},
-       gone AS (DELETE FROM service_instances WHERE service_id = $3)
-       INSERT INTO service_tombstones (service_id, service_name, environment, revision, deleted_at)
-       SELECT $3::text, $4::text, $5::text, rev.revision, $6::timestamptz FROM rev
-       ON CONFLICT (service_id) DO UPDATE SET service_name = EXCLUDED.service_name, environment = EXCLUDED.environment,
-              revision = EXCLUDED.revision, deleted_at = EXCLUDED.deleted_at
-       RETURNING revision::text AS revision`,
-      [...REVISION_WRITERS_LOCK, instance.serviceId, instance.serviceName, instance.environment, at],
-    );
-    return revisionOf(rows);
-  }
-
-  /** Returns the row id, so the writer can publish it right after commit and delete it. */
-  async appendOutbox(record: OutboxRecord): Promise<number> {
-    const [row] = await this.rows<{ id: string }>(
-      'registry_append_outbox',
-      'INSERT INTO registry_outbox (revision, subject, payload, headers) VALUES ($1, $2, $3::jsonb, $4::jsonb) RETURNING id::text AS id',
-      [record.revision, record.subject, JSON.stringify(record.payload), JSON.stringify(record.headers)],
-    );
-    return Number(row.id);
-  }
-}
-
-/**
- * The revision writers' shared lock (held until commit), then `nextval`, as the CTE `rev`: the scan
- * of the sub-select runs before the outer projection, so no revision is handed out unlocked. That is
- * what lets {@link RegistryRepository.listAsOfRevision} tell when every revision up to N has
- * committed. Parameters $1, $2: {@link REVISION_WRITERS_LOCK}. A CTE with a volatile function is
- * evaluated once, before the statement's writes read it.
- */
-const NEXT_REVISION = `rev AS (
-  SELECT nextval('registry_revision_seq') AS revision
-    FROM (SELECT pg_advisory_xact_lock_shared($1::int, $2::int) OFFSET 0) AS writer)`;
-
-function revisionOf(rows: { revision: string }[]): number {
-  if (rows.length !== 1) throw new Error(`expected one written row, got ${rows.length}`);
-  return Number(rows[0].revision);
 }
 
 /** What {@link RegistryTransaction.rows} needs of node-postgres' client (TypeORM's query runner holds one per transaction). */
