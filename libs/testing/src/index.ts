@@ -7,5 +7,6 @@ export * from './lib/secured-nats-server.util';
 export * from './lib/wait.util';
 export * from './lib/tcp-proxy.util';
 export * from './lib/redis-server.util';
+export * from './lib/redis-sentinel.util';
 export * from './lib/seeded-random.util';
 export * from './lib/csv.util';

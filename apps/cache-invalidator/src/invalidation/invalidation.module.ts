@@ -23,7 +23,7 @@ import { InvalidatorMetricsService } from '../observability/invalidator-metrics.
       provide: DiscoveryCacheRepository,
       inject: [CACHE_INVALIDATOR_CONFIG],
       useFactory: (config: CacheInvalidatorConfig) => {
-        const redis = createRedisConnection({ url: config.REDIS_URL, keyPrefix: config.redisKeyPrefix, name: 'cache-invalidator', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+        const redis = createRedisConnection({ ...config.redisTarget, keyPrefix: config.redisKeyPrefix, name: 'cache-invalidator', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
         // Failed writes are logged by the handler, once per outage; reconnect attempts need not be.
         redis.on('error', () => undefined);
         return new DiscoveryCacheRepository(redis, config.CACHE_TTL_SECONDS);

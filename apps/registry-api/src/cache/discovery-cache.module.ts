@@ -16,7 +16,7 @@ import { DISCOVERY_CACHE, REGISTRY_API_CONFIG } from '../registry-api.tokens';
       useFactory: (config: RegistryApiConfig): DiscoveryCacheRepository | null =>
         config.CACHE_ENABLED
           ? new DiscoveryCacheRepository(
-              createRedisConnection({ url: config.REDIS_URL, keyPrefix: config.redisKeyPrefix, name: 'registry-api', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }),
+              createRedisConnection({ ...config.redisTarget, keyPrefix: config.redisKeyPrefix, name: 'registry-api', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }),
               config.CACHE_TTL_SECONDS,
             )
           : null,

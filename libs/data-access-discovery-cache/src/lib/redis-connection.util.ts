@@ -1,7 +1,12 @@
-import { Redis } from 'ioredis';
+import { Redis, RedisOptions } from 'ioredis';
 
 export interface RedisConnectionOptions {
+  /** Password and database; the server itself unless `sentinels` are given. */
   url: string;
+  /** Redis Sentinel: ask these for the primary of `sentinelName`, and follow it through a failover. */
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
+  sentinelPassword?: string;
   /** Prepended to every key (scripts included), to isolate deployments or test suites sharing one Redis. */
   keyPrefix?: string;
   /** `CLIENT SETNAME`, shown by `CLIENT LIST`. */
@@ -33,5 +38,20 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
     enableReadyCheck: true,
     // Commands issued in the same tick (concurrent discoveries) leave in one write.
     enableAutoPipelining: true,
+    ...(options.sentinels?.length ? sentinelOptions(options) : {}),
   });
+}
+
+function sentinelOptions(options: RedisConnectionOptions): RedisOptions {
+  return {
+    sentinels: options.sentinels,
+    name: options.sentinelName,
+    sentinelPassword: options.sentinelPassword,
+    sentinelRetryStrategy: redisReconnectDelay,
+    // Redis 7 drops its clients when demoted, which moves the connection; these cover a primary that
+    // cannot tell it was replaced (partitioned): reconnect when the sentinels announce +switch-master,
+    // or when a write is answered READONLY.
+    failoverDetector: true,
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  };
 }

@@ -123,3 +123,29 @@ describe('NatsEnv', () => {
     expect(shown).toContain('nats://***@n1:4222,nats://***@n2:4222');
   });
 });
+
+describe('RedisEnv', () => {
+  it('targets REDIS_URL alone, or the primary that the sentinels name (password from REDIS_URL)', () => {
+    expect(loadConfig(InvalidatorLikeEnv, { REDIS_URL: 'redis://10.0.0.5:6380' }).redisTarget).toEqual({ url: 'redis://10.0.0.5:6380' });
+    const sentinel = loadConfig(InvalidatorLikeEnv, {
+      REDIS_URL: 'redis://:cachepw@unused:6379/2',
+      REDIS_SENTINELS: 's1.example:26379,10.0.0.7:26380',
+      REDIS_SENTINEL_NAME: 'switchboard',
+      REDIS_SENTINEL_PASSWORD: 'sentinelpw',
+    });
+    expect(sentinel.redisTarget).toEqual({
+      url: 'redis://:cachepw@unused:6379/2',
+      sentinels: [{ host: 's1.example', port: 26379 }, { host: '10.0.0.7', port: 26380 }],
+      sentinelName: 'switchboard',
+      sentinelPassword: 'sentinelpw',
+    });
+    expect(JSON.stringify(redactedConfig(sentinel))).not.toMatch(/cachepw|sentinelpw/);
+  });
+
+  it('stops on a malformed sentinel list, or on one of the two variables without the other', () => {
+    expect(problemsOf(() => loadConfig(InvalidatorLikeEnv, { REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'm' }))).toMatch(/REDIS_SENTINELS must be host:port/);
+    expect(problemsOf(() => loadConfig(InvalidatorLikeEnv, { REDIS_SENTINELS: 's1:26379' }))).toMatch(/REDIS_SENTINELS and REDIS_SENTINEL_NAME: set both/);
+    expect(problemsOf(() => loadConfig(InvalidatorLikeEnv, { REDIS_SENTINEL_NAME: 'm' }))).toMatch(/set both/);
+    expect(problemsOf(() => loadConfig(InvalidatorLikeEnv, { REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'bad name' }))).toMatch(/REDIS_SENTINEL_NAME may hold/);
+  });
+});

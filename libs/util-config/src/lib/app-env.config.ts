@@ -134,7 +134,49 @@ export class RedisEnv extends NatsEnv {
   @IsInt() @Min(10) @Max(60_000)
   REDIS_COMMAND_TIMEOUT_MS: number = 500;
 
+  /**
+   * Redis Sentinel instead of one server: `host:port,…` of the sentinels, with REDIS_SENTINEL_NAME (the
+   * master group's name). The primary is asked of the sentinels and followed through a failover;
+   * REDIS_URL then gives only the password and database.
+   */
+  @IsOptional()
+  @Matches(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, { message: 'REDIS_SENTINELS must be host:port[,host:port…]' })
+  REDIS_SENTINELS?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.-]{1,128}$/, { message: 'REDIS_SENTINEL_NAME may hold only letters, digits and "_", ".", "-"' })
+  REDIS_SENTINEL_NAME?: string = undefined;
+
+  /** The sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  @Secret() @IsOptional() @IsString()
+  REDIS_SENTINEL_PASSWORD?: string = undefined;
+
   get redisKeyPrefix(): string {
     return this.REDIS_KEY_PREFIX ?? (this.SUBJECT_PREFIX ? `${this.SUBJECT_PREFIX}:` : '');
   }
+
+  /** Where the cache's connection goes: REDIS_URL, or the primary the sentinels name. */
+  get redisTarget(): RedisTarget {
+    if (!this.REDIS_SENTINELS || !this.REDIS_SENTINEL_NAME) return { url: this.REDIS_URL };
+    const sentinels = this.REDIS_SENTINELS.split(',').map((entry) => {
+      const at = entry.lastIndexOf(':');
+      return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+    });
+    return { url: this.REDIS_URL, sentinels, sentinelName: this.REDIS_SENTINEL_NAME, sentinelPassword: this.REDIS_SENTINEL_PASSWORD };
+  }
+
+  override crossFieldProblems(): string[] {
+    const problems = super.crossFieldProblems();
+    if (!this.REDIS_SENTINELS !== !this.REDIS_SENTINEL_NAME) problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME: set both (Sentinel) or neither (REDIS_URL alone)');
+    return problems;
+  }
+}
+
+/** A Redis connection's target: one server, or a Sentinel-monitored primary (`createRedisConnection` takes it). */
+export interface RedisTarget {
+  /** Password and database (and the server itself without sentinels). */
+  url: string;
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
+  sentinelPassword?: string;
 }
