@@ -9,7 +9,7 @@ import {
   ParsedRegistryEvent,
   SubjectSpace,
 } from '@switchboard/contracts';
-import { decodeJsonObject, encodeJson, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
+import { decodeJsonObject, encodeJson, inChildSpan, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
 import { RequestStrategy } from 'nats';
 import { DEFAULT_EVENT_REVISION_MAX_AHEAD, RevisionGuard, RevisionRejectReason } from './revision-guard.util';
 import { parseSnapshotChunk, SnapshotChunkRejected, SnapshotInstance } from './snapshot-chunk.util';
@@ -350,7 +350,8 @@ export class RoutingTable {
       // NatsClient counts it and logs at most once per interval: a flood is not a flood of log lines.
       throw error instanceof MessageRejected ? error : new MessageRejected('invalid', (error as Error).message);
     }
-    this.admit(parsed);
+    // Under the feed's consumer span: one trace from the REST write to this table.
+    inChildSpan('routing-table apply', { 'switchboard.event.kind': parsed.kind, 'switchboard.revision': parsed.event.data.revision, 'switchboard.service_id': parsed.event.subject }, () => this.admit(parsed));
   }
 
   /** Applies a plausible event at once; one implausibly far ahead only once the registry confirms it. */
