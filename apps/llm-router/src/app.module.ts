@@ -20,7 +20,6 @@ export class AppModule implements OnModuleInit {
     @Inject(RoutingTable) private readonly table: RoutingTable,
     private readonly balancer: BalancerService,
     private readonly metrics: RouterMetricsService,
-    private readonly proxy: ProxyService,
   ) {}
 
   static forRoot(config: LlmRouterConfig): DynamicModule {
@@ -62,7 +61,6 @@ export class AppModule implements OnModuleInit {
     this.table.onChange(() => {
       refresh();
       this.balancer.retainKnown((id) => this.table.get(id) !== undefined);
-      this.proxy.pools.retainKnown((id) => this.table.get(id) !== undefined);
       this.metrics.scheduleInstanceSweep((id) => this.table.get(id) !== undefined);
     });
   }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { modelStatusOf } from '@switchboard/contracts';
 import { LogThrottle } from '@switchboard/observability';
@@ -41,12 +41,13 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
  * requests in flight finish, then cuts the rest.
  */
 @Injectable()
-export class ProxyService implements OnApplicationShutdown {
+export class ProxyService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ProxyService.name);
   private readonly failureLog = new LogThrottle(FAILURE_LOG_INTERVAL_MS);
   private readonly exchangeDeps: ExchangeDeps;
-  /** The keep-alive pools to the backends, one per instance; AppModule closes those of instances that left the table. */
+  /** The keep-alive pools to the backends, one per instance, closed once the instance has left the table. */
   readonly pools = new UpstreamPools();
+  private stopWatching?: () => void;
 
   constructor(
     private readonly table: RoutingTable,
@@ -59,8 +60,17 @@ export class ProxyService implements OnApplicationShutdown {
     this.exchangeDeps = { balancer, metrics };
   }
 
+  onModuleInit(): void {
+    // An event names its instance (gone: no instance); a snapshot replaced the whole table.
+    this.stopWatching = this.table.onChange((change) => {
+      if (!change) this.pools.retainKnown((id) => this.table.get(id) !== undefined);
+      else if (!change.instance) this.pools.drop(change.serviceId);
+    });
+  }
+
   /** After the drain and the HTTP server: the keep-alive pools to the backends. */
   async onApplicationShutdown(): Promise<void> {
+    this.stopWatching?.();
     await this.pools.close();
   }
 

@@ -40,6 +40,14 @@ export class UpstreamPools {
     return upstream;
   }
 
+  /** Closes (gracefully) the pool of an instance that left the table. */
+  drop(serviceId: string): void {
+    const entry = this.pools.get(serviceId);
+    if (!entry) return;
+    this.pools.delete(serviceId);
+    void entry.pool.close();
+  }
+
   /** Closes (gracefully) the pools of instances `known` denies. */
   retainKnown(known: (serviceId: string) => boolean): void {
     for (const [serviceId, entry] of this.pools) {
