@@ -9,7 +9,7 @@
 // markdown table; writes bench-results/router.json and the c=1 latency CDF as
 // bench-results/router-latency-cdf.svg.
 // Usage: node tools/bench/router.bench.mjs   (env: BENCH_DURATION_S=10, BENCH_REPEAT=3,
-// BENCH_TTFT_REQUESTS=200, BENCH_SKIP_BUILD=1; needs `wrk` and `nginx`: apt-get install -y wrk nginx-light)
+// BENCH_TTFT_REQUESTS=200, BENCH_SKIP_BUILD=1, BENCH_{ROUTER,REGISTRY,MOCK}_MAIN; needs `wrk` and `nginx`: apt-get install -y wrk nginx-light)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -26,10 +26,12 @@ import { childGroup, cpuTime, freePort, log, percentile, rssMb, stats, writeResu
 import { latencyCdfSvg } from './cdf-svg.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// BENCH_*_MAIN: another build of an app (an A/B of two router builds, or a registry-api built from
+// a clean checkout while the shared tree's does not compile).
 const MAIN = {
-  registry: 'dist/apps/registry-api/apps/registry-api/src/main.js',
-  router: 'dist/apps/llm-router/apps/llm-router/src/main.js',
-  mock: 'dist/apps/mock-llm-backend/apps/mock-llm-backend/src/main.js',
+  registry: process.env.BENCH_REGISTRY_MAIN ?? 'dist/apps/registry-api/apps/registry-api/src/main.js',
+  router: process.env.BENCH_ROUTER_MAIN ?? 'dist/apps/llm-router/apps/llm-router/src/main.js',
+  mock: process.env.BENCH_MOCK_MAIN ?? 'dist/apps/mock-llm-backend/apps/mock-llm-backend/src/main.js',
 };
 const BARE_PROXY = fileURLToPath(new URL('bare-proxy.mjs', import.meta.url));
 const int = (name, fallback) => (process.env[name] ? Number.parseInt(process.env[name], 10) : fallback);
