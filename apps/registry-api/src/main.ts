@@ -11,8 +11,9 @@ async function main(): Promise<void> {
   const logger = new Logger('registry-api');
   const config = loadConfigOrExit('registry-api', RegistryApiConfig, productionRules);
   if (process.argv[2] === 'migrate') {
-    // `main.js migrate`: apply pending migrations under the advisory lock, touch nothing else.
-    const dataSource = await new DataSource(registryDataSourceOptions(config.DATABASE_URL, 1)).initialize();
+    // `main.js migrate`: apply pending migrations under the advisory lock, touch nothing else. Two
+    // connections: one holds the lock while the migrations run on the other.
+    const dataSource = await new DataSource(registryDataSourceOptions(config.DATABASE_URL, 2)).initialize();
     const applied = await migrateWithLock(dataSource);
     logger.log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'schema is up to date');
     await dataSource.destroy();

@@ -46,12 +46,7 @@ describe('registry-migrate (compose one-shot, k8s Job)', () => {
     await env?.dispose();
   });
 
-  // KNOWN BUG (apps/registry-api/src/main.ts, outside the deploy area): `main.js migrate` builds its
-  // DataSource with a pool of 1; migrateWithLock holds that connection for the advisory lock while
-  // runMigrations waits for a second one, so the command never ends (`npm run migration:run` too).
-  // Fix: registryDataSourceOptions(config.DATABASE_URL, 2). Then this test fails ("passed even though
-  // it was supposed to fail"): turn `it.failing` into `it`.
-  it.failing('applies the schema and exits 0 with the compose service environment in production mode', async () => {
+  it('applies the schema and exits 0 with the compose service environment in production mode', async () => {
     const compose = parseYaml(readRepoFile('docker-compose.yml')) as { services: Record<string, { command: string[]; environment: Record<string, string> }> };
     const service = compose.services['registry-migrate'];
     expect(service?.command.slice(1)).toEqual(['dist/apps/registry-api/src/main.js', 'migrate']);
