@@ -23,3 +23,25 @@ describe('RouterMetricsService: the instance label stays bounded by the routing 
     expect(((await metrics.instanceSeriesDropped.get()).values[0]?.value ?? 0) - droppedBefore).toBe(5);
   });
 });
+
+describe('RouterMetricsService: series bound per (model, instance)', () => {
+  it('count into the same series as labelled calls, and are forgotten with a swept instance', async () => {
+    const metrics = new RouterMetricsService();
+    const series = metrics.seriesOf('m', 'bound-1');
+    expect(metrics.seriesOf('m', 'bound-1')).toBe(series);
+    series.answered(200);
+    series.answered(200);
+    series.answered(503);
+    series.duration.observe(0.2);
+    series.ttft.observe(0.01);
+    const text = await metricsRegistry.metrics();
+    expect(text).toMatch(/router_requests_total\{model="m",instance="bound-1",code="200"[^}]*\} 2/);
+    expect(text).toMatch(/router_requests_total\{model="m",instance="bound-1",code="503"[^}]*\} 1/);
+    expect(text).toMatch(/router_request_duration_seconds_count\{model="m",instance="bound-1"[^}]*\} 1/);
+    expect(text).toMatch(/router_time_to_first_token_seconds_count\{model="m",instance="bound-1"[^}]*\} 1/);
+
+    await metrics.sweepInstances((id) => id !== 'bound-1');
+    // The binding went with the instance: the cache stays bounded by the table.
+    expect(metrics.seriesOf('m', 'bound-1')).not.toBe(series);
+  });
+});

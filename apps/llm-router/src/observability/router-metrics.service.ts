@@ -16,6 +16,13 @@ interface InstanceLabelled {
   remove(labels: Record<string, string | number>): void;
 }
 
+/** The series one answered request touches, bound once per (model, instance): no label objects per request. */
+export interface InstanceSeries {
+  ttft: { observe(seconds: number): void };
+  duration: { observe(seconds: number): void };
+  answered(statusCode: number): void;
+}
+
 /**
  * llm-router's Prometheus series, by model and instance. Instances come and go, so the series of one
  * gone from the routing table are dropped (`sweepInstances`): the `instance` label is bounded by the
@@ -24,6 +31,8 @@ interface InstanceLabelled {
 @Injectable()
 export class RouterMetricsService implements OnApplicationShutdown {
   private sweepTimer?: NodeJS.Timeout;
+  /** By model, then instance. */
+  private readonly bound = new Map<string, Map<string, InstanceSeries>>();
 
   readonly requests = once('router_requests_total', () => new Counter({ name: 'router_requests_total', help: 'Requests answered, by model, instance and status code', labelNames: ['model', 'instance', 'code'] }));
   readonly errors = once('router_errors_total', () => new Counter({ name: 'router_errors_total', help: 'Requests answered with an error, by model and reason', labelNames: ['model', 'reason'] }));
@@ -48,6 +57,28 @@ export class RouterMetricsService implements OnApplicationShutdown {
   readonly tableInstances = once('router_table_instances', () => new Gauge({ name: 'router_table_instances', help: 'Instances in the routing table' }));
   readonly tableRevision = once('router_table_revision', () => new Gauge({ name: 'router_table_revision', help: 'Highest registry revision applied' }));
 
+  seriesOf(model: string, instance: string): InstanceSeries {
+    let byInstance = this.bound.get(model);
+    if (!byInstance) this.bound.set(model, (byInstance = new Map()));
+    let series = byInstance.get(instance);
+    if (!series) {
+      const labels = { model, instance };
+      const codes = new Map<number, { inc(): void }>();
+      const requests = this.requests;
+      series = {
+        ttft: this.ttft.labels(labels),
+        duration: this.duration.labels(labels),
+        answered(statusCode) {
+          let counter = codes.get(statusCode);
+          if (!counter) codes.set(statusCode, (counter = requests.labels({ ...labels, code: String(statusCode) })));
+          counter.inc();
+        },
+      };
+      byInstance.set(instance, series);
+    }
+    return series;
+  }
+
   /** Sweeps soon (coalescing a burst of table changes into one pass). */
   scheduleInstanceSweep(isKnown: (serviceId: string) => boolean): void {
     if (this.sweepTimer) return;
@@ -60,6 +91,9 @@ export class RouterMetricsService implements OnApplicationShutdown {
 
   /** Drops every series whose instance `isKnown` denies; returns how many. */
   async sweepInstances(isKnown: (serviceId: string) => boolean): Promise<number> {
+    for (const byInstance of this.bound.values()) {
+      for (const instance of byInstance.keys()) if (!isKnown(instance)) byInstance.delete(instance);
+    }
     let dropped = 0;
     for (const metric of [this.requests, this.ejections, this.streamCuts, this.duration, this.ttft] as unknown as InstanceLabelled[]) {
       const gone = new Map<string, Record<string, string | number>>();

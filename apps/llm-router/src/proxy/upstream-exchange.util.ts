@@ -162,9 +162,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.errorBody) return this.failWithStatus();
     if (!this.committed) this.commit();
     this.client.res.end();
-    const labels = { model: this.model, instance: this.instance.serviceId };
-    this.deps.metrics.requests.inc({ ...labels, code: String(this.statusCode) });
-    this.deps.metrics.duration.observe(labels, (performance.now() - this.started) / 1000);
+    const series = this.deps.metrics.seriesOf(this.model, this.instance.serviceId);
+    series.answered(this.statusCode);
+    series.duration.observe((performance.now() - this.started) / 1000);
     this.settle({ done: true });
   }
 
@@ -223,7 +223,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.eventStream = head.eventStream;
     // Written with the first chunk: Node sends the head and that chunk in one write.
     this.client.res.writeHead(this.statusCode, head.headers);
-    this.deps.metrics.ttft.observe({ model: this.model, instance: this.instance.serviceId }, ttftMs / 1000);
+    this.deps.metrics.seriesOf(this.model, this.instance.serviceId).ttft.observe(ttftMs / 1000);
   }
 
   private failWithStatus(): void {
