@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { fmtRange, freePort, histogramQuantile, log, parseMetrics, percentile, stats, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
+import { cpuTime, fmtRange, freePort, histogramQuantile, log, parseMetrics, percentile, stats, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN_JS = 'dist/apps/registry-api/apps/registry-api/src/main.js';
@@ -98,6 +98,27 @@ async function scrape(http) {
   return parseMetrics(await body.text());
 }
 
+/**
+ * CPU (ms) used so far by registry-api and by the PostgreSQL backends serving the bench database,
+ * so a phase can report CPU per request: on a shared machine that is steadier than the rate.
+ */
+async function cpuNow() {
+  let pgMs = 0;
+  if (db) {
+    const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+    for (const { pid } of rows) {
+      try {
+        pgMs += cpuTime(pid, 1000);
+      } catch {
+        // a backend that ended meanwhile
+      }
+    }
+  }
+  return { apiMs: child && !childExited ? cpuTime(child.pid, 1000) : NaN, pgMs };
+}
+
+const cpuPer = (before, after, n) => ({ apiCpuMs: (after.apiMs - before.apiMs) / n, pgCpuMs: (after.pgMs - before.pgMs) / n });
+
 // --- phases -------------------------------------------------------------------------------------
 
 // Round 0's ids are bench-<i> (the heartbeat and event phases use them); later rounds register new ones.
@@ -128,11 +149,13 @@ async function benchRegistrations(http, idPrefix = 'bench', count = N_REG) {
       latencies.push(performance.now() - started);
     }
   };
+  const cpu0 = await cpuNow();
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuPer(cpu0, await cpuNow(), count);
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures };
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, ...cpu };
 }
 
 async function benchHeartbeats(nc, db) {
@@ -245,11 +268,13 @@ async function benchStatusChanges(http, flips) {
       latencies.push(performance.now() - started);
     }
   };
+  const cpu0 = await cpuNow();
   const started = performance.now();
   await Promise.all(Array.from({ length: clients }, (_, k) => worker(k)));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuPer(cpu0, await cpuNow(), N_STATUS);
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, unchanged, clients };
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, unchanged, clients, ...cpu };
 }
 
 /** The SDK's retry delay (libs/sdk backoffDelay defaults): 250 ms doubling to 10 s, drawn in [½, 1] of it. */
@@ -361,7 +386,10 @@ async function main() {
   log(`phase 1: ${N_REG} registrations at c=${CONCURRENCY}, ${REPEAT} round(s) (new instances each round)`);
   const regRuns = [];
   for (let round = 0; round < REPEAT && !cleaningUp; round++) regRuns.push(await benchRegistrations(http, round === 0 ? 'bench' : `bench-r${round}`));
-  const reg = { failures: regRuns.reduce((n, r) => n + r.failures, 0), rate: stats(regRuns.map((r) => r.rate)), p50: stats(regRuns.map((r) => r.p50)), p99: stats(regRuns.map((r) => r.p99)) };
+  const reg = {
+    failures: regRuns.reduce((n, r) => n + r.failures, 0), rate: stats(regRuns.map((r) => r.rate)), p50: stats(regRuns.map((r) => r.p50)), p99: stats(regRuns.map((r) => r.p99)),
+    apiCpu: stats(regRuns.map((r) => r.apiCpuMs)), pgCpu: stats(regRuns.map((r) => r.pgCpuMs)),
+  };
   if (reg.failures) problems.push(`${reg.failures} registration(s) did not answer 201`);
 
   log(`phase 2: ${N_HB} heartbeats over NATS to ${HB_INSTANCES} instances`);
@@ -395,7 +423,11 @@ async function main() {
   const flips = [];
   const stRuns = [];
   for (let round = 0; round < REPEAT && !cleaningUp; round++) stRuns.push(await benchStatusChanges(http, flips));
-  const st = { failures: stRuns.reduce((n, r) => n + r.failures, 0), unchanged: stRuns.reduce((n, r) => n + r.unchanged, 0), rate: stats(stRuns.map((r) => r.rate)), p50: stats(stRuns.map((r) => r.p50)), p99: stats(stRuns.map((r) => r.p99)), clients: stRuns[0]?.clients };
+  const st = {
+    failures: stRuns.reduce((n, r) => n + r.failures, 0), unchanged: stRuns.reduce((n, r) => n + r.unchanged, 0), rate: stats(stRuns.map((r) => r.rate)),
+    p50: stats(stRuns.map((r) => r.p50)), p99: stats(stRuns.map((r) => r.p99)), clients: stRuns[0]?.clients,
+    apiCpu: stats(stRuns.map((r) => r.apiCpuMs)), pgCpu: stats(stRuns.map((r) => r.pgCpuMs)),
+  };
   if (st.failures) problems.push(`${st.failures} status change(s) failed`);
 
   log(`phase 5: ${RESTART_INSTANCES} instances registered, then ${REPEAT} × (registry-api restart → all of them re-register at once over ${RESTART_CONNECTIONS} connections)`);
@@ -420,10 +452,12 @@ async function main() {
     `| registration latency p50 | ${range(reg.p50)} | – |`,
     `| registration latency p99 | ${range(reg.p99)} | ≤ 50 ms (${verdict(reg.p99.median <= 50)}) |`,
     `| registration failures (non-201) | ${reg.failures} | 0 |`,
+    `| CPU per registration: registry-api / PostgreSQL | ${range(reg.apiCpu, 'ms', 2)} / ${range(reg.pgCpu, 'ms', 2)} | registry-api < 1 ms |`,
     `| status changes/s (HTTP PUT, c=${st.clients}, n=${N_STATUS}${rounds}) | ${range(st.rate, '/s', 0)} | ≥ 2,000/s (${verdict(st.rate.median >= 2000)}) |`,
     `| status change latency p50 | ${range(st.p50)} | – |`,
     `| status change latency p99 | ${range(st.p99)} | ≤ 50 ms (${verdict(st.p99.median <= 50)}) |`,
     `| status change failures / not a change | ${st.failures} / ${st.unchanged} | 0 / 0 |`,
+    `| CPU per status change: registry-api / PostgreSQL | ${range(st.apiCpu, 'ms', 2)} / ${range(st.pgCpu, 'ms', 2)} | – |`,
     `| restart: ${RESTART_INSTANCES} re-registering at once, time to all accepted (200/201)${rounds} | ${range(rs.settle, 's', 2)} | ≤ 10 s (${verdict(rs.settle.median <= 10)}) |`,
     `| restart: re-registrations not accepted within ${RESTART_DEADLINE_MS / 1000} s | ${rs.failures} | 0 (${verdict(rs.failures === 0)}) |`,
     `| restart: retries (5xx, 429, refused; SDK backoff) | ${range(rs.retries, '', 0)} | – |`,
