@@ -266,7 +266,7 @@ export class RoutingTable {
   private async resyncOnce(): Promise<void> {
     // Before the snapshot: every change it does not show is published after this sequence.
     const last = await this.feed.lastSequence();
-    // Chunk by chunk into compact entries: a 100,000-instance snapshot is ~30 MiB of JSON, never held whole.
+    // Chunk by chunk into compact entries: a 100,000-instance snapshot is ~27 MiB of JSON, never held whole.
     const fresh = new Map<string, RoutedInstance>();
     const tombstones = new Map<string, number>();
     let revision = 0;
