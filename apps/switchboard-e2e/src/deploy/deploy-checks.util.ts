@@ -124,6 +124,23 @@ export function isKnownVariable(app: string, env: AppEnv, name: string): boolean
   return env.variables.has(name) || (/^OTEL_[A-Z0-9_]+$/.test(name) && readsOtelVariables(app));
 }
 
+/**
+ * The GET paths a probe may use, read from the sources: the app's `@Controller('health')` (a
+ * parameterless `@Get()`), and `/metrics` when its module imports ObservabilityModule (whose
+ * MetricsController serves it).
+ */
+export function probeEndpoints(app: string): Set<string> {
+  const endpoints = new Set<string>();
+  for (const file of sourceFiles(`apps/${app}/src`).filter((f) => f.endsWith('.controller.ts'))) {
+    const text = readRepoFile(file);
+    const controller = /@Controller\('([a-z/-]+)'\)/.exec(text)?.[1];
+    if (controller === 'health' && /@Get\(\)/.test(text)) endpoints.add('/health');
+  }
+  const observability = readRepoFile('libs/util-observability/src/lib/observability.module.ts');
+  if (/@Controller\('metrics'\)/.test(observability) && /ObservabilityModule\.forRoot\(/.test(readRepoFile(`apps/${app}/src/app.module.ts`))) endpoints.add('/metrics');
+  return endpoints;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Metrics
 

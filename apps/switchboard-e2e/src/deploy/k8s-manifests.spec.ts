@@ -11,7 +11,7 @@ import * as autoscalingV2 from 'kubernetes-models/autoscaling/v2';
 import * as batchV1 from 'kubernetes-models/batch/v1';
 import * as policyV1 from 'kubernetes-models/policy/v1';
 import * as coreV1 from 'kubernetes-models/v1';
-import { alertRules, appEnv, hasKubectl, isKnownVariable, K8sObject, kustomize, readRepoFile, SERVICE_APPS } from './deploy-checks.util';
+import { alertRules, appEnv, hasKubectl, isKnownVariable, K8sObject, kustomize, probeEndpoints, readRepoFile, SERVICE_APPS } from './deploy-checks.util';
 
 interface Model {
   validate(): void;
@@ -69,9 +69,6 @@ interface Workload extends K8sObject {
 }
 
 const byKind = <T extends K8sObject>(objects: K8sObject[], kind: string): T[] => objects.filter((o) => o.kind === kind) as T[];
-
-/** Paths the apps answer: /health (every app's HealthController) and /metrics (ObservabilityModule). */
-const APP_ENDPOINTS = ['/health', '/metrics'];
 
 const kubectl = hasKubectl();
 if (!kubectl) {
@@ -181,9 +178,11 @@ describe.each(['development', 'production'])('k8s/overlays/%s', (overlay) => {
     it("probe the apps' real endpoints: readiness /health, liveness and startup on a path the app serves, by the named port", () => {
       for (const d of deployments) {
         const c = container(d);
+        const served = probeEndpoints(app(d));
+        expect([app(d), [...served].sort()]).toEqual([app(d), ['/health', '/metrics']]);
         expect([app(d), c.readinessProbe?.httpGet]).toEqual([app(d), { path: '/health', port: 'http' }]);
         for (const probe of [c.livenessProbe, c.startupProbe]) {
-          expect([app(d), APP_ENDPOINTS.includes(probe?.httpGet?.path ?? ''), probe?.httpGet?.port]).toEqual([app(d), true, 'http']);
+          expect([app(d), served.has(probe?.httpGet?.path ?? ''), probe?.httpGet?.port]).toEqual([app(d), true, 'http']);
         }
       }
     });
