@@ -1,3 +1,4 @@
+import { propagation } from '@opentelemetry/api';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -16,6 +17,28 @@ function untraced(url: string | undefined): boolean {
 }
 
 /**
+ * The router forwards its client's `traceparent` so a backend sees the trace even without OpenTelemetry.
+ * With it, the instrumentation adds the upstream span's own context next; the caller's copy would make
+ * two values. This runs before that injection and removes the caller's.
+ */
+function dropCallerTraceHeaders(request: { headers: string | (string | string[])[] }): void {
+  const fields = new Set(propagation.fields().map((f) => f.toLowerCase()));
+  if (!fields.size) return;
+  if (Array.isArray(request.headers)) {
+    const kept: (string | string[])[] = [];
+    for (let i = 0; i < request.headers.length; i += 2) {
+      if (!fields.has(String(request.headers[i]).toLowerCase())) kept.push(request.headers[i], request.headers[i + 1]);
+    }
+    request.headers.splice(0, request.headers.length, ...kept);
+  } else if (typeof request.headers === 'string') {
+    request.headers = request.headers
+      .split('\r\n')
+      .filter((line) => !fields.has(line.slice(0, line.indexOf(':')).trim().toLowerCase()))
+      .join('\r\n');
+  }
+}
+
+/**
  * Loaded only when tracing is wanted (see `startTracing`). Exporter, protocol, sampler, resource and
  * propagators come from the standard `OTEL_*` variables, read by the SDK itself. Metrics stay on
  * Prometheus `/metrics` and logs on stdout (with trace ids), so the OTLP metric and log exporters are
@@ -31,7 +54,7 @@ export function startOtelSdk(serviceName: string, env: NodeJS.ProcessEnv): NodeS
         ignoreIncomingRequestHook: (req) => untraced(req.url),
         ignoreOutgoingRequestHook: (req) => untraced(req.path ?? undefined),
       }),
-      new UndiciInstrumentation(),
+      new UndiciInstrumentation({ requestHook: (_span, request) => dropCallerTraceHeaders(request) }),
       new PgInstrumentation({ requireParentSpan: true }),
       new IORedisInstrumentation({ requireParentSpan: true }),
       new PinoInstrumentation(),
