@@ -55,27 +55,25 @@ export class OtlpReceiver {
   /** Paths posted to other than /v1/traces (metrics, logs): none are expected. */
   readonly otherPaths: string[] = [];
 
-  private constructor(private readonly server: Server) {}
+  private readonly server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      if (req.url !== '/v1/traces') this.otherPaths.push(req.url ?? '');
+      else this.add(JSON.parse(body.toString('utf8')) as OtlpExport);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
   static async start(): Promise<OtlpReceiver> {
-    let receiver: OtlpReceiver | undefined;
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        if (req.url !== '/v1/traces') receiver?.otherPaths.push(req.url ?? '');
-        else receiver?.add(JSON.parse(body.toString('utf8')) as OtlpExport);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    receiver = new OtlpReceiver(server);
+    const receiver = new OtlpReceiver();
+    await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
     return receiver;
   }
 
