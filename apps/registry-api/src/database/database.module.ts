@@ -1,6 +1,6 @@
 import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { Client } from 'pg';
+import { Client, ClientConfig } from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { redactUrlsInText } from '@switchboard/config';
 import { migrateWithLock, registryDataSourceOptions, RegistryRepository } from '@switchboard/persistence';
@@ -45,6 +45,20 @@ async function connecting<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * pg-pool takes its 'error' listener off a client while the client is checked out, and TypeORM's query
+ * runner takes its own off once released: a connection terminated in such a gap (a failover,
+ * pg_terminate_backend) emitted 'error' with no listener, which ends the process. So every client keeps
+ * one listener for its whole life. Nothing is lost by it: the statement in flight still rejects, and the
+ * pool drops a client that is no longer queryable.
+ */
+class GuardedClient extends Client {
+  constructor(config?: string | ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
+}
+
 @Global()
 @Module({
   imports: [
@@ -52,7 +66,9 @@ async function connecting<T>(step: () => Promise<T>): Promise<T> {
       inject: [REGISTRY_API_CONFIG],
       useFactory: async (config: RegistryApiConfig) => {
         if (config.DATABASE_CREATE_IF_MISSING) await connecting(() => ensureDatabase(config.DATABASE_URL));
-        return registryDataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+        const options = registryDataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+        // `extra` goes to pg's Pool, which builds its clients with `Client`.
+        return { ...options, extra: { ...options.extra, Client: GuardedClient } };
       },
       dataSourceFactory: async (options) => {
         const dataSource = await connecting(() => new DataSource(options as DataSourceOptions).initialize());

@@ -22,9 +22,9 @@ describe('REGISTRY stream replicas on a 3-node JetStream cluster', () => {
     await cluster?.dispose();
   });
 
-  async function registerSome(from: number, count: number): Promise<void> {
+  async function registerSome(running: RunningRegistryApi, from: number, count: number): Promise<void> {
     for (let i = from; i < from + count; i++) {
-      const res = await api!.http('POST', `${BASE}/register`, registration({ serviceId: `replicated-${i}` }), writeHeaders);
+      const res = await running.http('POST', `${BASE}/register`, registration({ serviceId: `replicated-${i}` }), writeHeaders);
       expect(res.status).toBe(201);
     }
   }
@@ -32,7 +32,7 @@ describe('REGISTRY stream replicas on a 3-node JetStream cluster', () => {
   it('creates the stream with 1 replica, scales it to 3 in place on restart, keeping its messages, and survives its leader node', async () => {
     api = await startRegistryApi('streamreplicas', { NATS_URL: cluster.url, EVENT_STREAM_REPLICAS: '1' }, env);
     const stream = api.subjects.registryStream;
-    await registerSome(0, 5);
+    await registerSome(api, 0, 5);
     const before = await api.settledEvents();
     expect(before.map((e) => e.event.data.revision)).toHaveLength(5);
     const jsm = await api.nats.jsm();
@@ -55,15 +55,17 @@ describe('REGISTRY stream replicas on a 3-node JetStream cluster', () => {
     expect((await api.streamEvents()).map((e) => e.event.data.revision)).toEqual(before.map((e) => e.event.data.revision));
 
     // With three copies, the leader's node can die: a new leader keeps the history and takes writes.
-    await cluster.killNode(view.leader!);
-    await registerSome(5, 3);
+    const leader = view.leader ?? '';
+    await cluster.killNode(leader);
+    await registerSome(api, 5, 3);
+    const running = api;
     const after = await waitFor(async () => {
-      const events = await api!.settledEvents().catch(() => undefined);
+      const events = await running.settledEvents().catch(() => undefined);
       return events && events.length === 8 ? events : undefined;
     }, 30_000, 'the 8 events on the stream after the leader died');
     expect(after.slice(0, 5).map((e) => e.event.data.revision)).toEqual(before.map((e) => e.event.data.revision));
     const newLeader = (await cluster.stream(stream))?.leader;
     expect(newLeader).toBeDefined();
-    expect(newLeader).not.toBe(view.leader);
+    expect(newLeader).not.toBe(leader);
   });
 });

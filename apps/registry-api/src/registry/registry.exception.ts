@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { FieldError } from '@switchboard/contracts';
+import { LogThrottle } from '@switchboard/observability';
+import { isDatabaseUnavailable } from '../database/database-unavailable.util';
 
 export enum RegistryErrorCode {
   ValidationFailed = 'VALIDATION_FAILED',
@@ -12,6 +14,7 @@ export enum RegistryErrorCode {
   TokenInvalid = 'TOKEN_INVALID',
   ProberUnavailable = 'PROBER_UNAVAILABLE',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  DatabaseUnavailable = 'DATABASE_UNAVAILABLE',
   Internal = 'INTERNAL_ERROR',
 }
 
@@ -25,6 +28,7 @@ const STATUS_BY_CODE: Record<RegistryErrorCode, number> = {
   [RegistryErrorCode.TokenInvalid]: HttpStatus.FORBIDDEN,
   [RegistryErrorCode.ProberUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [RegistryErrorCode.PayloadTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
+  [RegistryErrorCode.DatabaseUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [RegistryErrorCode.Internal]: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 
@@ -71,6 +75,7 @@ interface ErrorBody {
 @Catch()
 export class RegistryExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('RegistryApi');
+  private readonly unavailableLog = new LogThrottle(1000);
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
@@ -82,6 +87,12 @@ export class RegistryExceptionFilter implements ExceptionFilter {
     const body = this.toBody(exception);
     if (body.statusCode >= 500 && body.error === RegistryErrorCode.Internal) {
       this.logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+    }
+    if (body.error === RegistryErrorCode.DatabaseUnavailable) {
+      // One line a second at most: an outage fails every request in flight at once.
+      const suppressed = this.unavailableLog.take();
+      if (suppressed !== undefined) this.logger.warn(`request refused, PostgreSQL unavailable: ${(exception as Error).message}${suppressed ? ` (${suppressed} more since the last line)` : ''}`);
+      void reply.header('retry-after', '1');
     }
     void reply.status(body.statusCode).send(body);
   }
@@ -102,6 +113,12 @@ export class RegistryExceptionFilter implements ExceptionFilter {
         return { success: false, statusCode: status, error: RegistryErrorCode.PayloadTooLarge, message: `${message} (limit: BODY_LIMIT_BYTES)`, errors: [{ field: '(body)', reason: 'body is larger than the limit' }] };
       }
       return { success: false, statusCode: status, error: HttpStatus[status] ?? 'ERROR', message };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      // The transaction rolled back whole (or, if the connection died as COMMIT was answered, committed
+      // whole): nothing half-written, and every write is idempotent, so the client retries.
+      const message = 'registry database unavailable (connection lost or failing over): the request was not confirmed; retry it';
+      return { success: false, statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: RegistryErrorCode.DatabaseUnavailable, message };
     }
     return { success: false, statusCode: 500, error: RegistryErrorCode.Internal, message: 'Internal server error' };
   }

@@ -25,6 +25,18 @@ export interface StreamClusterView {
   messages: number;
 }
 
+/** The parts of nats-server's `/jsz` the tests read. */
+interface Jsz {
+  meta_cluster?: { leader?: string };
+  account_details?: {
+    stream_detail?: {
+      name: string;
+      cluster?: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean }[] };
+      state?: { messages: number };
+    }[];
+  }[];
+}
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((done) => {
     const server = createServer();
@@ -99,9 +111,9 @@ export class NatsCluster {
   }
 
   /** `/jsz` of a running node (its monitoring port). */
-  async jsz(name: string, query = ''): Promise<any> {
+  async jsz(name: string, query = ''): Promise<Jsz> {
     const response = await fetch(`http://127.0.0.1:${this.node(name).monitorPort}/jsz${query}`);
-    return response.json();
+    return (await response.json()) as Jsz;
   }
 
   /** Until the running nodes agree on a JetStream meta leader (the cluster takes stream operations). */
@@ -110,7 +122,7 @@ export class NatsCluster {
     await waitUntilReady('a JetStream meta leader', async () => {
       const running = this.nodes.filter((n) => this.isRunning(n.name));
       const views = await Promise.all(running.map((n) => this.jsz(n.name).catch(() => undefined)));
-      const leaders = new Set(views.map((v) => v?.meta_cluster?.leader as string | undefined));
+      const leaders = new Set(views.map((v) => v?.meta_cluster?.leader));
       leader = [...leaders][0] ?? '';
       return leaders.size === 1 && !!leader && running.some((n) => n.name === leader);
     }, timeoutMs);
@@ -124,7 +136,7 @@ export class NatsCluster {
       for (const account of jsz?.account_details ?? []) {
         for (const stream of account.stream_detail ?? []) {
           if (stream.name !== streamName) continue;
-          const replicas = (stream.cluster?.replicas ?? []).map((r: { name: string; current: boolean; offline?: boolean }) => ({ name: r.name, current: r.current, offline: r.offline }));
+          const replicas = (stream.cluster?.replicas ?? []).map((r) => ({ name: r.name, current: r.current, offline: r.offline }));
           // The node answering may be the leader itself: it lists only the other peers.
           if (stream.cluster?.leader) return { leader: stream.cluster.leader, replicas, messages: stream.state?.messages ?? 0 };
         }
