@@ -175,6 +175,17 @@ describe('ProberService scheduling (a due-time heap, fake clock)', () => {
     expect(reports).toHaveLength(2);
   });
 
+  it('starts the TTL at the first heartbeat of an instance planned before it ever heartbeated', async () => {
+    table.instances.set('hb-late', routed('hb-late', { healthCheck: { enabled: false } }));
+    prober.onApplicationBootstrap();
+    await jest.advanceTimersByTimeAsync(3000);
+    table.heartbeat('hb-late');
+    await jest.advanceTimersByTimeAsync(4500);
+    expect(reports).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(reports).toEqual([expect.objectContaining({ serviceId: 'hb-late', status: 'unhealthy' })]);
+  });
+
   it('re-plans on a membership change: instances it no longer owns are not checked, new ones are', async () => {
     for (let i = 0; i < 100; i++) table.instances.set(`m-${i}`, routed(`m-${i}`));
     prober.onApplicationBootstrap();

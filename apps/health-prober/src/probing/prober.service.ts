@@ -35,6 +35,8 @@ interface Tracked extends DueItem {
   held?: boolean;
   /** Its heartbeat had expired at the last evaluation: a heartbeat now must be judged at once. */
   silent?: boolean;
+  /** Its wake was planned knowing a heartbeat (so it comes by the TTL's end); the first heartbeat otherwise re-plans it. */
+  heartbeatPlanned?: boolean;
 }
 
 const TICK_MS = 100;
@@ -98,8 +100,11 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         if (change) this.changed.add(change.serviceId);
         else this.replanAll = true;
       }),
+      // Most heartbeats change nothing here: the wake planned from an earlier one re-plans from the
+      // latest when it comes. Only a silent instance, or one planned before it ever heartbeated, needs a look.
       this.table.watchHeartbeats((instance) => {
-        if (this.tracked.get(instance.serviceId)?.silent) this.changed.add(instance.serviceId);
+        const t = this.tracked.get(instance.serviceId);
+        if (t?.owned && (t.silent || !t.heartbeatPlanned)) this.changed.add(instance.serviceId);
       }),
     ];
     this.timer = setInterval(() => this.tick(), TICK_MS);
@@ -267,6 +272,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       if (time > now && time < wake) wake = time;
     };
     const last = instance.lastHeartbeatAt;
+    t.heartbeatPlanned = last !== undefined;
     if (last !== undefined) {
       // heartbeatVerdict: silent for more than the TTL, then more than max(TTL, OFFLINE_AFTER_MS).
       at(last + settings.heartbeatTtlMs + 1);
