@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm start`: build every app and run them together on their defaults, logs prefixed by app.
+// `npm start`: build every app and run them together on their defaults, one readable log line per event
+// prefixed by app (pino-pretty; LOG_FORMAT=json or NODE_ENV=production prints the apps' JSON as it is).
 // Needs PostgreSQL and NATS on loopback, Redis too for the discovery cache (`docker compose up -d nats postgres redis`
 // provides them where Docker runs). Ctrl-C stops the apps in stages, registry-api last.
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
+import { lineFormatter, logFormat } from './pretty-logs.mjs';
 
 // `stage`: the order of a stop. registry-api goes last, so the others can still reach it while they
 // stop (the prober deregisters itself through it).
@@ -44,7 +46,14 @@ for (const { name, port, optional } of SERVICES) {
 const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--outputStyle=static'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const children = APPS.map(({ name, main, stage }) => {
+const format = logFormat();
+// One colour per app prefix, when the terminal shows colours (and not in JSON, where tools parse lines).
+const PREFIX_COLOURS = [36, 35, 33, 32];
+const colour = format === 'pretty' && process.stdout.isTTY && !process.env.NO_COLOR;
+
+const children = APPS.map(({ name, main, stage }, index) => {
+  const prefix = colour ? `\x1b[${PREFIX_COLOURS[index % PREFIX_COLOURS.length]}m[${name}]\x1b[0m` : `[${name}]`;
+  const formatLine = lineFormatter({ format, colorize: colour });
   // Detached: a terminal's Ctrl-C signals the whole foreground process group at once, which would
   // stop registry-api before the prober could deregister through it. Only this script hears it, and
   // stops the apps in stages.
@@ -55,7 +64,7 @@ const children = APPS.map(({ name, main, stage }) => {
     stream.on('data', (chunk) => {
       const lines = (rest + chunk).split('\n');
       rest = lines.pop();
-      for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+      for (const line of lines) process.stdout.write(`${prefix} ${formatLine(line)}`);
     });
   }
   child.on('exit', (code, signal) => {
