@@ -3,14 +3,15 @@ import type { RoutedInstance, RoutingTable, TableChange } from '@switchboard/rou
 import type { HealthProberConfig } from '../config/health-prober.config';
 import type { MembershipService } from '../membership/membership.service';
 import { ProberMetricsService } from '../observability/prober-metrics.service';
-import { probe } from './probe.util';
+import { probe, ProbeResult } from './probe.util';
 import { ProberService } from './prober.service';
 import type { RegistryCommandsClient } from './registry-commands-client.service';
 import { SelfPreservationService } from './self-preservation.service';
 
 // Probes answer at once (no I/O): what is tested is when they are made.
-jest.mock('./probe.util', () => ({ probe: jest.fn(async () => ({ outcome: 'pass', latencyMs: 1 })) }));
+jest.mock('./probe.util', () => ({ probe: jest.fn(async () => ({ outcome: 'pass', latencyMs: 1, detail: 'HTTP 200', responded: true })) }));
 const probed = probe as jest.MockedFunction<typeof probe>;
+const PASS: ProbeResult = { outcome: 'pass', latencyMs: 1, detail: 'HTTP 200', responded: true };
 
 const INTERVAL = 10_000;
 const config = {
@@ -136,7 +137,7 @@ describe('ProberService scheduling (a due-time heap, fake clock)', () => {
     probed.mockImplementation(async (url) => {
       const id = url.slice('http://'.length, url.indexOf(':8000'));
       seen.set(id, [...(seen.get(id) ?? []), Date.now()]);
-      return { outcome: 'pass', latencyMs: 1 };
+      return PASS;
     });
     for (let i = 0; i < 200; i++) table.instances.set(`g-${i}`, routed(`g-${i}`));
     prober.onApplicationBootstrap();
@@ -146,7 +147,7 @@ describe('ProberService scheduling (a due-time heap, fake clock)', () => {
     expect(gaps.length).toBeGreaterThan(200 * 8);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(INTERVAL * 0.8 - 100);
     expect(Math.max(...gaps)).toBeLessThanOrEqual(INTERVAL * 1.2 + 100);
-    probed.mockImplementation(async () => ({ outcome: 'pass', latencyMs: 1 }));
+    probed.mockImplementation(async () => PASS);
   });
 
   it('reports an expired heartbeat when its TTL runs out, with no check and no walk, and judges a change at once', async () => {
@@ -184,6 +185,16 @@ describe('ProberService scheduling (a due-time heap, fake clock)', () => {
     expect(reports).toEqual([]);
     await jest.advanceTimersByTimeAsync(1000);
     expect(reports).toEqual([expect.objectContaining({ serviceId: 'hb-late', status: 'unhealthy' })]);
+  });
+
+  it('schedules an instance a manual round checked before any tick had seen it', async () => {
+    prober.onApplicationBootstrap();
+    await jest.advanceTimersByTimeAsync(200);
+    table.add(routed('round-first'));
+    await prober.runRound();
+    expect(probed).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(3 * INTERVAL);
+    expect(probed.mock.calls.length).toBeGreaterThanOrEqual(3);
   });
 
   it('re-plans on a membership change: instances it no longer owns are not checked, new ones are', async () => {

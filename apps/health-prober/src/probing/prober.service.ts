@@ -25,6 +25,8 @@ interface Tracked extends DueItem {
   settingsRevision?: number;
   inFlight: boolean;
   owned: boolean;
+  /** Ownership was decided for the current membership (a manual round may track an instance before a tick has). */
+  ownershipKnown: boolean;
   lastOutcome?: ProbeOutcome;
   /** The last check's detail (refused, timeout, …): for our log only, never reported. */
   lastDetail?: string;
@@ -231,7 +233,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       return;
     }
     const t = this.trackedOf(instance, now);
-    if (!known) this.setOwned(t, this.membership.owns(serviceId));
+    if (!t.ownershipKnown) this.setOwned(t, this.membership.owns(serviceId));
     if (t.environment !== instance.environment) {
       this.preservation.track(serviceId, instance.environment, undefined);
       this.unhold(t);
@@ -243,6 +245,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private setOwned(t: Tracked, owned: boolean): void {
+    t.ownershipKnown = true;
     if (t.owned === owned) return;
     t.owned = owned;
     this.ownedCount += owned ? 1 : -1;
@@ -300,7 +303,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     if (!t) {
       // First checks are spread over one interval, so a restart doesn't probe everything at once.
       const slot = now + Math.random() * this.settingsOf(instance).intervalMs;
-      t = { serviceId: instance.serviceId, environment: instance.environment, state: newCheckState(), slot, nextAt: slot, inFlight: false, owned: false, dueAt: 0, heapIndex: -1 };
+      t = { serviceId: instance.serviceId, environment: instance.environment, state: newCheckState(), slot, nextAt: slot, inFlight: false, owned: false, ownershipKnown: false, dueAt: 0, heapIndex: -1 };
       this.tracked.set(instance.serviceId, t);
     }
     return t;
