@@ -26,7 +26,7 @@ export class AppModule {
           eventRevisionMaxAhead: config.EVENT_REVISION_MAX_AHEAD,
         }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, RunChecksHandler],
       providers: [
         { provide: HEALTH_PROBER_CONFIG, useValue: config },
         { provide: PROBER_CLOCK, useValue: () => Date.now() },
@@ -35,7 +35,6 @@ export class AppModule {
         ProberService,
         SelfPreservationService,
         RegistryCommandsClient,
-        RunChecksHandler,
       ],
       exports: [HEALTH_PROBER_CONFIG],
     };

@@ -3,13 +3,18 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { CustomStrategy } from '@nestjs/microservices';
+import type { SubjectSpace } from '@switchboard/contracts';
+import { NatsClient, NatsCommandServer } from '@switchboard/messaging';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import type { RegistryApiConfig } from './config/registry-api.config';
+import { RegistryMetricsService } from './observability/registry-metrics.service';
+import { SUBJECTS } from './registry-api.tokens';
 import { RegistryErrorCode } from './registry/registry.exception';
 import { RegistryValidationPipe } from './registry/validation-pipe.util';
 
-/** Builds the app (HTTP, validation, OpenAPI) without listening: main.ts and tests share it. */
+/** Builds the app (HTTP, validation, OpenAPI, NATS commands answered) without listening on HTTP: main.ts and tests share it. */
 export async function createRegistryApi(config: RegistryApiConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
@@ -33,6 +38,16 @@ export async function createRegistryApi(config: RegistryApiConfig): Promise<Nest
   app.useGlobalPipes(new RegistryValidationPipe());
   setupOpenApi(app);
   await app.init();
+  // Hybrid: the NATS commands (`registry.cmd.*`) are @MessagePattern handlers on the app's own connection.
+  app.connectMicroservice<CustomStrategy>({
+    strategy: new NatsCommandServer({
+      nats: app.get(NatsClient),
+      subjects: app.get<SubjectSpace>(SUBJECTS),
+      queueGroupOf: 'registry-api',
+      rejections: app.get(RegistryMetricsService).messagesRejected,
+    }),
+  });
+  await app.startAllMicroservices();
   return app;
 }
 

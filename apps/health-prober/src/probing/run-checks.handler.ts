@@ -1,45 +1,32 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
+import { MessagePattern } from '@nestjs/microservices';
 import { SubjectSpace } from '@switchboard/contracts';
-import { encodeJson, NatsClient, Subscription } from '@switchboard/messaging';
-import { ProberMetricsService } from '../observability/prober-metrics.service';
+import { CommandFailure, NatsController } from '@switchboard/messaging';
 import { ProberService, RoundQueueFullError } from './prober.service';
 
-/** `prober.cmd.runChecks` (behind `POST …/health-checks`): one replica of the queue group answers. */
-@Injectable()
-export class RunChecksHandler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(RunChecksHandler.name);
-  private subscription?: Subscription;
+/** The pattern: an unprefixed subject (NatsCommandServer applies SUBJECT_PREFIX). */
+const COMMANDS = new SubjectSpace();
+const logger = new Logger('RunChecksHandler');
 
-  constructor(
-    private readonly nats: NatsClient,
-    private readonly subjects: SubjectSpace,
-    private readonly prober: ProberService,
-    private readonly metrics: ProberMetricsService,
-  ) {}
+/**
+ * A failed round is answered `{ error: { code, message } }`: `BUSY` when refused under a flood (counted
+ * in prober_round_requests_total{outcome="shed"}, not logged), `ROUND_FAILED` otherwise. Neither is a
+ * bad message: the body is never read.
+ */
+export function runChecksFailure(error: unknown): CommandFailure {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof RoundQueueFullError) return new CommandFailure({ error: { code: 'BUSY', message } });
+  logger.error(`manual round failed: ${message}`);
+  return new CommandFailure({ error: { code: 'ROUND_FAILED', message } });
+}
 
-  onApplicationBootstrap(): void {
-    this.subscription = this.nats.subscribe(
-      this.subjects.proberRunChecksCommand,
-      (msg) => {
-        this.prober.runRound().then(
-          (summary) => msg.respond(encodeJson(summary)),
-          (error: Error) => {
-            // Refused under a flood: counted (prober_round_requests_total{outcome="shed"}), not logged.
-            if (error instanceof RoundQueueFullError) {
-              msg.respond(encodeJson({ error: { code: 'BUSY', message: error.message } }));
-              return;
-            }
-            this.logger.error(`manual round failed: ${error.message}`);
-            msg.respond(encodeJson({ error: { code: 'ROUND_FAILED', message: error.message } }));
-          },
-        );
-      },
-      // The body is not read; the counter catches whatever the handler might throw.
-      { queue: this.subjects.queueGroup('health-prober'), rejections: this.metrics.messagesRejected },
-    );
-  }
+/** `prober.cmd.runChecks` (behind `POST …/health-checks`): one replica of the queue group answers with the round's summary. */
+@NatsController(runChecksFailure)
+export class RunChecksHandler {
+  constructor(private readonly prober: ProberService) {}
 
-  onApplicationShutdown(): void {
-    this.subscription?.unsubscribe();
+  @MessagePattern(COMMANDS.proberRunChecksCommand)
+  runChecks(): Promise<unknown> {
+    return this.prober.runRound();
   }
 }

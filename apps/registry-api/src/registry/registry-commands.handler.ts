@@ -1,9 +1,9 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
+import { Ctx, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { DeregisterCommandDto, FieldError, parseWith, ReportHealthDto, SubjectSpace } from '@switchboard/contracts';
 import type { SnapshotView } from '@switchboard/persistence';
-import { childTraceparent, decodeJsonObject, encodeJson, MAX_COMMAND_BYTES, MessageRejected, Msg, NatsClient, Subscription } from '@switchboard/messaging';
-import { RegistryMetricsService } from '../observability/registry-metrics.service';
-import { SUBJECTS } from '../registry-api.tokens';
+import { childTraceparent, CommandFailure, CommandPatternExtras, JsonPayloadPipe, MAX_COMMAND_BYTES, MessageRejected, NatsClient, NatsController } from '@switchboard/messaging';
+import { Observable } from 'rxjs';
 import { RegistryErrorCode, RegistryException } from './registry.exception';
 import { RegistryQueries } from '../queries/registry-queries.service';
 import { InstanceRegistryService } from './instance-registry.service';
@@ -12,6 +12,29 @@ import { InstanceRegistryService } from './instance-registry.service';
 const CHUNK_ENVELOPE_BYTES = 4096;
 /** Instances read per query while a snapshot is sent: PostgreSQL builds their JSON, a few milliseconds each page. */
 const SNAPSHOT_PAGE_SIZE = 2000;
+
+/** The patterns: unprefixed subjects (NatsCommandServer applies SUBJECT_PREFIX). */
+const COMMANDS = new SubjectSpace();
+/** Even a command without parameters refuses a payload that is not a small JSON object before any query runs. */
+const body = new JsonPayloadPipe(MAX_COMMAND_BYTES);
+const logger = new Logger('RegistryCommandsHandler');
+
+/**
+ * Every failure is answered (`{ ok: false, error: { code, message } }`), so a requester never waits
+ * out its timeout. A refused payload (not a small JSON object, or failing the DTO) is also counted in
+ * `registry_messages_rejected_total`; other failures (PostgreSQL down, an unknown instance) are
+ * answers, not bad messages.
+ */
+export function registryCommandFailure(error: unknown, subject: string): CommandFailure {
+  const exception = error instanceof MessageRejected ? RegistryException.validation([{ field: '(body)', reason: error.message }]) : error;
+  const code = exception instanceof RegistryException ? exception.code : 'COMMAND_FAILED';
+  const message = exception instanceof Error ? exception.message : String(exception);
+  if (!(exception instanceof RegistryException)) logger.error(`${subject} failed: ${message}`);
+  const reply = { ok: false, error: { code, message, errors: (exception as RegistryException).errors } };
+  const rejected =
+    error instanceof MessageRejected ? error : code === RegistryErrorCode.ValidationFailed ? new MessageRejected('invalid', message) : undefined;
+  return new CommandFailure(reply, rejected);
+}
 
 /**
  * registry-api's request/reply commands, shared by its replicas through a queue group:
@@ -23,44 +46,33 @@ const SNAPSHOT_PAGE_SIZE = 2000;
  * Replies are `{ ok: true, … }` or `{ ok: false, error: { code, message } }` (snapshot and revision
  * answer their payload directly).
  */
-@Injectable()
-export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplicationShutdown {
+@NatsController(registryCommandFailure)
+export class RegistryCommandsHandler {
   private readonly logger = new Logger(RegistryCommandsHandler.name);
-  private readonly subscriptions: Subscription[] = [];
 
   constructor(
     private readonly nats: NatsClient,
     private readonly registry: InstanceRegistryService,
     private readonly queries: RegistryQueries,
-    private readonly metrics: RegistryMetricsService,
-    @Inject(SUBJECTS) private readonly subjects: SubjectSpace,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.answerInChunks(this.subjects.snapshotCommand);
-    this.answer(this.subjects.revisionCommand, async () => ({ revision: await this.queries.highestRevision() }));
-    this.answer(this.subjects.reportHealthCommand, async (msg) => {
-      const command = validated(ReportHealthDto, msg);
-      const result = await this.registry.updateStatus(command.serviceId, { status: command.status, reason: command.reason }, traceOf(msg));
-      return { ok: true, changed: result.changed, revision: result.instance.revision };
-    });
-    this.answer(this.subjects.deregisterCommand, async (msg) => {
-      const command = validated(DeregisterCommandDto, msg);
-      this.logger.log(`deregistering ${command.serviceId} on request: ${command.reason ?? 'no reason given'}`);
-      return { ok: true, ...(await this.registry.deregister(command.serviceId, traceOf(msg))) };
-    });
+  @MessagePattern(COMMANDS.revisionCommand)
+  async revision(@Payload(body) _command: Record<string, unknown>): Promise<{ revision: number }> {
+    return { revision: await this.queries.highestRevision() };
   }
 
-  onApplicationShutdown(): void {
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
+  @MessagePattern(COMMANDS.reportHealthCommand)
+  async reportHealth(@Payload(body) payload: Record<string, unknown>, @Ctx() ctx: NatsContext): Promise<{ ok: true; changed: boolean; revision: number }> {
+    const command = validated(ReportHealthDto, payload);
+    const result = await this.registry.updateStatus(command.serviceId, { status: command.status, reason: command.reason }, traceOf(ctx));
+    return { ok: true, changed: result.changed, revision: result.instance.revision };
   }
 
-  private answer(subject: string, work: (msg: Msg) => Promise<unknown>): void {
-    this.listen(subject, async (msg) => {
-      // Even a command without parameters refuses a payload that is not a small JSON object before any query runs.
-      decodeJsonObject(msg.data, MAX_COMMAND_BYTES);
-      msg.respond(encodeJson(await work(msg)));
-    });
+  @MessagePattern(COMMANDS.deregisterCommand)
+  async deregister(@Payload(body) payload: Record<string, unknown>, @Ctx() ctx: NatsContext): Promise<object> {
+    const command = validated(DeregisterCommandDto, payload);
+    this.logger.log(`deregistering ${command.serviceId} on request: ${command.reason ?? 'no reason given'}`);
+    return { ok: true, ...(await this.registry.deregister(command.serviceId, traceOf(ctx))) };
   }
 
   /**
@@ -72,16 +84,17 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
    * event loop is held only for one page at a time. `{ "view": "routing" }` asks for the fields a
    * routing table keeps (a third of the bytes); without it every field of the instance view.
    */
-  private answerInChunks(subject: string): void {
-    this.listen(subject, async (msg) => {
-      const view = snapshotViewOf(decodeJsonObject(msg.data, MAX_COMMAND_BYTES));
-      const limit = chunkLimit(this.nats.connection.info?.max_payload);
+  @MessagePattern(COMMANDS.snapshotCommand, { chunked: true } satisfies CommandPatternExtras)
+  snapshot(@Payload(body) payload: Record<string, unknown>): Observable<Uint8Array> {
+    const view = snapshotViewOf(payload);
+    const limit = chunkLimit(this.nats.connection.info?.max_payload);
+    return new Observable<Uint8Array>((subscriber) => {
       let revision = 0;
       let parts: string[] = [];
       let tombstones: [string, number][] = [];
       let bytes = 0;
       const send = () => {
-        msg.respond(Buffer.from(`{"revision":${revision},"instances":[${parts.join(',')}],"tombstones":${JSON.stringify(tombstones)}}`));
+        subscriber.next(Buffer.from(`{"revision":${revision},"instances":[${parts.join(',')}],"tombstones":${JSON.stringify(tombstones)}}`));
         parts = [];
         tombstones = [];
         bytes = 0;
@@ -91,64 +104,45 @@ export class RegistryCommandsHandler implements OnApplicationBootstrap, OnApplic
         if (bytes && bytes + size + 1 > limit) send();
         bytes += size + 1;
       };
-      await this.queries.snapshotPages(
-        SNAPSHOT_PAGE_SIZE,
-        view,
-        (head) => {
-          revision = head.revision;
-          for (const tombstone of head.tombstones) {
-            // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
-            room(tombstone[0].length + 24);
-            tombstones.push(tombstone);
-          }
-        },
-        (rows) => {
-          for (const row of rows) {
-            room(row.bytes);
-            parts.push(row.json);
-          }
-        },
-      );
-      send();
-      msg.respond(new Uint8Array(0));
+      this.queries
+        .snapshotPages(
+          SNAPSHOT_PAGE_SIZE,
+          view,
+          (head) => {
+            revision = head.revision;
+            for (const tombstone of head.tombstones) {
+              // Ids are subject-safe characters: JSON needs no escaping, so this size is exact enough.
+              room(tombstone[0].length + 24);
+              tombstones.push(tombstone);
+            }
+          },
+          (rows) => {
+            for (const row of rows) {
+              room(row.bytes);
+              parts.push(row.json);
+            }
+          },
+        )
+        .then(
+          () => {
+            send();
+            subscriber.complete();
+          },
+          (error: unknown) => subscriber.error(error),
+        );
     });
-  }
-
-  /**
-   * Every failure is answered (`ok: false`), so a requester never waits out its timeout. A refused
-   * payload is then rethrown for NatsClient to count and log; other failures (PostgreSQL down, an
-   * unknown instance) are answers, not bad messages.
-   */
-  private listen(subject: string, handle: (msg: Msg) => Promise<void>): void {
-    const subscription = this.nats.subscribe(
-      subject,
-      (msg) =>
-        handle(msg).catch((error: Error) => {
-          const exception = error instanceof MessageRejected ? RegistryException.validation([{ field: '(body)', reason: error.message }]) : error;
-          const code = exception instanceof RegistryException ? exception.code : 'COMMAND_FAILED';
-          if (!(exception instanceof RegistryException)) this.logger.error(`${subject} failed: ${error.message}`);
-          try {
-            msg.respond(encodeJson({ ok: false, error: { code, message: exception.message, errors: (exception as RegistryException).errors } }));
-          } catch (respondError) {
-            this.logger.error(`${subject}: could not answer: ${(respondError as Error).message}`);
-          }
-          if (error instanceof MessageRejected) throw error;
-          if (exception instanceof RegistryException && exception.code === RegistryErrorCode.ValidationFailed) throw new MessageRejected('invalid', exception.message);
-        }),
-      { queue: this.subjects.queueGroup('registry-api'), rejections: this.metrics.messagesRejected },
-    );
-    this.subscriptions.push(subscription);
   }
 }
 
-function validated<T extends object>(cls: new () => T, msg: Msg): T {
-  const parsed = parseWith(cls, decodeJsonObject(msg.data, MAX_COMMAND_BYTES));
+function validated<T extends object>(cls: new () => T, payload: Record<string, unknown>): T {
+  const parsed = parseWith(cls, payload);
   if (!parsed.ok) throw RegistryException.validation(parsed.errors as FieldError[]);
   return parsed.value;
 }
 
-function traceOf(msg: Msg): string {
-  return childTraceparent(msg.headers?.get('traceparent') || undefined);
+function traceOf(ctx: NatsContext): string {
+  const headers = ctx.getHeaders() as { get(key: string): string } | undefined;
+  return childTraceparent(headers?.get('traceparent') || undefined);
 }
 
 /** `registry.cmd.snapshot`'s one parameter: `view`, absent (every field) or `routing`. */

@@ -26,7 +26,7 @@ import { TombstonePrunerService } from '../writes/tombstone-pruner.service';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
-  controllers: [ModelsController, RegistryController, HealthChecksController, HealthController],
+  controllers: [ModelsController, RegistryController, HealthChecksController, HealthController, RegistryCommandsHandler],
   providers: [
     RegistryWriter,
     InstanceRegistryService,
@@ -40,7 +40,6 @@ import { TombstonePrunerService } from '../writes/tombstone-pruner.service';
     OutboxRelayService,
     HeartbeatBatcherService,
     HeartbeatHandler,
-    RegistryCommandsHandler,
     TombstonePrunerService,
     RegistryMetricsService,
     ClockService,
