@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pinoPretty from 'pino-pretty';
 
 /** Keys a person does not need on every line (the app is in the prefix, the request in the message). */
-const HIDDEN = 'pid,hostname,app,name,context,req,res,responseTime,span_id,trace_flags';
+const HIDDEN = 'pid,hostname,app,name,context,req,res,reqId,responseTime,span_id,trace_flags';
 
 /** `pretty` unless LOG_FORMAT says otherwise; production (NODE_ENV=production) stays JSON. */
 export function logFormat(env = process.env) {
