@@ -39,11 +39,13 @@ function packageOf({ url, functionName }) {
   if (nm) return nm[1];
   if (url.startsWith('node:')) {
     if (/async_hooks|async_local_storage/.test(url)) return 'node: async_hooks';
-    if (/\/(http|_http|net|stream|streams|events|timers|abort_controller|event_target|buffer)/.test(url)) return 'node: http/net/streams/events/timers';
-    return 'node: other';
+    if (/^node:(_http_|http)/.test(url)) return 'node: http';
+    if (/^node:(net|internal\/(stream|streams\/|net))/.test(url)) return 'node: net/streams';
+    return 'node: events/timers/other';
   }
-  const app = /dist\/(?:apps|libs)\/[^/]+\/(.*)$/.exec(url);
-  return app ? app[1].replace(/\.js$/, '') : url;
+  // Our own files by their source path, whichever dist folder the build is in (BENCH_ROUTER_MAIN).
+  const app = /((?:apps|libs)\/[^/]+\/src\/.*)\.js$/.exec(url);
+  return app ? app[1] : url;
 }
 
 /** Self µs per package (or per function, `by`) over the samples taken between `fromUs` and `toUs` (the monotonic clock, as process.hrtime). */
