@@ -48,7 +48,8 @@ type ReadRequest = IncomingMessage & { [BODY]?: BodyRead };
 export class CompletionsController implements OnApplicationBootstrap {
   private readonly keys: ApiKeys;
   private readonly errors = new OpenAiErrorFilter();
-  private parseJson?: (body: Buffer) => unknown;
+  /** Set at bootstrap, from the Fastify instance. */
+  private parseJson!: (body: Buffer) => unknown;
 
   constructor(
     private readonly proxy: ProxyService,
@@ -125,7 +126,7 @@ export class CompletionsController implements OnApplicationBootstrap {
     const raw = read.chunks.length === 1 ? read.chunks[0] : Buffer.concat(read.chunks, read.size);
     let body: unknown;
     try {
-      body = (this.parseJson as (body: Buffer) => unknown)(raw);
+      body = this.parseJson(raw);
     } catch (error) {
       return this.errors.sendRaw(read.res, new HttpException((error as Error).message, (error as { statusCode?: number }).statusCode ?? 400));
     }
