@@ -129,18 +129,23 @@ export class NatsCluster {
     return leader;
   }
 
-  /** A stream's cluster view as a running node reports it (leader, replicas, messages); undefined while no node knows it. */
+  /**
+   * A stream's cluster view as its leader reports it (leader, the other peers and whether each is
+   * current, messages); undefined while no running node names a leader, or the leader does not answer.
+   */
   async stream(streamName: string): Promise<StreamClusterView | undefined> {
+    const detail = async (name: string) => {
+      const jsz = await this.jsz(name, '?streams=true').catch(() => undefined);
+      return jsz?.account_details?.flatMap((account) => account.stream_detail ?? []).find((stream) => stream.name === streamName);
+    };
     for (const node of this.nodes.filter((n) => this.isRunning(n.name))) {
-      const jsz = await this.jsz(node.name, '?streams=true').catch(() => undefined);
-      for (const account of jsz?.account_details ?? []) {
-        for (const stream of account.stream_detail ?? []) {
-          if (stream.name !== streamName) continue;
-          const replicas = (stream.cluster?.replicas ?? []).map((r) => ({ name: r.name, current: r.current, offline: r.offline }));
-          // The node answering may be the leader itself: it lists only the other peers.
-          if (stream.cluster?.leader) return { leader: stream.cluster.leader, replicas, messages: stream.state?.messages ?? 0 };
-        }
-      }
+      const leader = (await detail(node.name))?.cluster?.leader;
+      if (!leader || !this.isRunning(leader)) continue;
+      // Only the leader knows whether each peer is current.
+      const own = await detail(leader);
+      if (own?.cluster?.leader !== leader) return undefined;
+      const replicas = (own.cluster.replicas ?? []).map((r) => ({ name: r.name, current: r.current, offline: r.offline }));
+      return { leader, replicas, messages: own.state?.messages ?? 0 };
     }
     return undefined;
   }
