@@ -52,8 +52,12 @@ export class RegistryApiConfig extends RedisEnv {
   @IsInt() @Min(1) @Max(5000)
   OUTBOX_BATCH_SIZE: number = 256;
 
-  /** Group commit: writes per transaction at most (more wait for the next one). */
-  @IsInt() @Min(1) @Max(5000)
+  /**
+   * Group commit: writes per transaction at most (more wait for the next one). Each holds one advisory
+   * lock until commit, and PostgreSQL's shared lock table is max_locks_per_transaction × max_connections
+   * (6,400 by default) for everyone: hence the cap.
+   */
+  @IsInt() @Min(1) @Max(1000)
   WRITE_BATCH_MAX: number = 256;
 
   /** Group commit: batches committing at once (one connection each); 1 serialises every write behind the slowest batch. */
