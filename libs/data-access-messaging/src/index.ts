@@ -4,5 +4,3 @@ export * from './lib/trace-context.util';
 export * from './lib/untrusted-message.util';
 export type { Msg, Subscription, PubAck } from 'nats';
 export { activeTraceparent, contextOfMessage, inChildSpan, inSpan, insideTrace, messagingAttributes, processStreamMessage, SpanKind, withTraceHeaders } from './lib/message-tracing.util';
-export * from './lib/nats-command.server';
-export * from './lib/plain-json.serializer';

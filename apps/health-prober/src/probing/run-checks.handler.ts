@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { MessagePattern } from '@nestjs/microservices';
 import { SubjectSpace } from '@switchboard/contracts';
-import { CommandFailure, NatsController } from '@switchboard/messaging';
+import { CommandFailure, NatsController } from '@switchboard/messaging/nest';
 import { ProberService, RoundQueueFullError } from './prober.service';
 
 /** The pattern: an unprefixed subject (NatsCommandServer applies SUBJECT_PREFIX). */
