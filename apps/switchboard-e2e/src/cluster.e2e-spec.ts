@@ -181,17 +181,24 @@ describe('a 3-node NATS cluster and two replicas of every app (built processes)'
     // Converged: both routers route by the registry, the invalidators' consumer has acked everything
     // and the cache equals the database, every acknowledged revision is on the stream.
     let truth: Awaited<ReturnType<typeof snapshot>> = [];
+    // When each consumer first agreed with the registry (ms after the last write).
+    const agreed: Record<string, number> = {};
+    const mark = (what: string, ok: boolean) => {
+      if (ok) agreed[what] ??= Date.now() - lastWrite;
+      return ok;
+    };
     await waitFor(async () => {
       truth = await snapshot(registries[0]);
       const expected = JSON.stringify(routableModels(truth));
-      for (const router of routers) if (JSON.stringify(await routerModels(router)) !== expected) return false;
+      const routersAgree = (await Promise.all(routers.map(async (router, k) => mark(`router${k + 1}`, JSON.stringify(await routerModels(router)) === expected)))).every(Boolean);
       // JetStream's API may not answer while the cluster elects new leaders.
       const consumer = await nats
         .jsm()
         .then((jsm) => jsm.consumers.info(subjects.registryStream, 'cache-invalidator'))
         .catch(() => undefined);
-      if (!consumer || consumer.num_pending !== 0 || consumer.num_ack_pending !== 0) return false;
-      return (await staleCacheKeys(truth)).length === 0;
+      const consumed = mark('consumer', !!consumer && consumer.num_pending === 0 && consumer.num_ack_pending === 0);
+      const cached = mark('cache', (await staleCacheKeys(truth)).length === 0);
+      return routersAgree && consumed && cached;
     }, 60_000, 'routers, cache and consumer to agree with the registry').catch(() => undefined);
     const convergedMs = Date.now() - lastWrite;
     const expected = routableModels(truth);
@@ -222,7 +229,7 @@ describe('a 3-node NATS cluster and two replicas of every app (built processes)'
     process.stdout.write(
       `[cluster] ${outcomes.length} writes, ${acks.length} accepted (${changed.length} changes), ${refused} refused (longest run ${longestRefusedMs} ms), ` +
         `${stream.length} events on the stream, events lost = ${lost.length}, duplicates = 0; ${victim} killed twice, stream leader ${leader} killed; ` +
-        `routers, cache and durable consumer converged ${convergedMs} ms after the last write\n`,
+        `routers, cache and durable consumer converged ${convergedMs} ms after the last write (${JSON.stringify(agreed)})\n`,
     );
     expect(refused).toBe(0);
     await cluster.startNode(leader);
