@@ -10,6 +10,7 @@ import {
 } from '@switchboard/contracts';
 import { ClaimedOutboxRow, InstanceFilter, OutboxRecord, RegistryRepository, RegistryTransaction, RegistryWrites, ServiceInstanceEntity } from '@switchboard/persistence';
 import type { RegistryApiConfig } from '../config/registry-api.config';
+import { isDatabaseUnavailable } from '../database/database-unavailable.util';
 import { HeartbeatBatcherService } from '../heartbeat/heartbeat-batcher.service';
 import { RegistryMetricsService } from '../observability/registry-metrics.service';
 import { OutboxRelayService } from '../outbox/outbox-relay.service';
@@ -220,12 +221,15 @@ function plan(request: WriteRequest, existing: ServiceInstanceEntity | null, now
   }
 }
 
-/** PostgreSQL refused a statement (its connection is fine): the transaction rolled back, so each change may be retried alone. */
+/**
+ * PostgreSQL refused a statement and the connection is fine: the transaction rolled back, so each
+ * change may be retried alone. Not when the database is out of reach (its COMMIT may have happened,
+ * and retrying each change would only fail N times), out of resources (53) or shutting down (57).
+ */
 function refusedByDatabase(error: unknown): boolean {
   const cause = (error as { driverError?: unknown }).driverError ?? error;
-  if (!(cause instanceof DatabaseError) || !cause.code) return false;
-  // 08: connection exceptions; 57: operator intervention (shutdown, cancel); 53: out of resources.
-  return !/^(08|57|53)/.test(cause.code);
+  if (!(cause instanceof DatabaseError) || !cause.code || isDatabaseUnavailable(error)) return false;
+  return !/^(53|57)/.test(cause.code);
 }
 
 /**
