@@ -60,9 +60,10 @@ export class NatsCluster {
 
   static async start(count = 3): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'sb-nats-cluster-'));
-    // Client ports P…, routes P+1000…, monitoring P+2000…: a base whose nine ports are all free.
+    // Client ports P…, routes P+1000…, monitoring P+2000…: a base whose nine ports are all free, below
+    // Linux's ephemeral range (32768+), where other suites' free ports and outgoing connections come from.
     for (let attempt = 0; attempt < 50; attempt++) {
-      const base = 20_000 + Math.floor(Math.random() * 20_000);
+      const base = 20_000 + Math.floor(Math.random() * 10_000);
       const ports = [0, 1000, 2000].flatMap((offset) => Array.from({ length: count }, (_, i) => base + offset + i));
       if (!(await Promise.all(ports.map(portFree))).every(Boolean)) continue;
       const out = execFileSync(process.execPath, [CLUSTER_SCRIPT, '--config-only', '--dir', dir, '--port', String(base), '--nodes', String(count)], { encoding: 'utf8' });
