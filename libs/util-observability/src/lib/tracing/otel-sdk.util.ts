@@ -50,11 +50,14 @@ export function startOtelSdk(serviceName: string, env: NodeJS.ProcessEnv): NodeS
   const sdk = new NodeSDK({
     serviceName: env['OTEL_SERVICE_NAME']?.trim() || serviceName,
     instrumentations: [
+      // Client calls (HTTP, PostgreSQL, Redis) only inside a trace: the prober's checks, the outbox sweep
+      // and the heartbeat flush run on timers, and would each be a one-span trace many times a second.
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => untraced(req.url),
         ignoreOutgoingRequestHook: (req) => untraced(req.path ?? undefined),
+        requireParentforOutgoingSpans: true,
       }),
-      new UndiciInstrumentation({ requestHook: (_span, request) => dropCallerTraceHeaders(request) }),
+      new UndiciInstrumentation({ requireParentforSpans: true, requestHook: (_span, request) => dropCallerTraceHeaders(request) }),
       new PgInstrumentation({ requireParentSpan: true }),
       new IORedisInstrumentation({ requireParentSpan: true }),
       new PinoInstrumentation(),
