@@ -17,12 +17,15 @@ class FakeResponse extends EventEmitter {
   ended = false;
   destroyed = false;
   writableFinished = false;
+  /** As Node's http: a write corks the socket until the next tick. */
+  socket = { writableCorked: 0, uncorks: 0, uncork: () => (this.socket.writableCorked--, this.socket.uncorks++) };
   writeHead(status: number, headers: unknown) {
     this.head = { status, headers };
     return this;
   }
   write(chunk: Buffer) {
     this.written.push(chunk.toString());
+    if (!this.socket.writableCorked) this.socket.writableCorked = 1;
     return !this.full;
   }
   end(chunk?: string) {
@@ -90,6 +93,24 @@ describe('UpstreamExchange (the undici dispatch handler)', () => {
       headers: ['x-switchboard-instance', 'vllm-1', 'content-type', 'text/event-stream', 'cache-control', 'no-cache', 'x-accel-buffering', 'no'],
     });
     expect(res.written).toEqual(['data: 1\n\n']);
+  });
+
+  it("sends a stream's head and first chunk at once (uncorked), later chunks and plain answers at the next tick", () => {
+    const stream = exchange();
+    stream.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+    stream.onResponseData(controller, Buffer.from('data: 1\n\n'));
+    expect(res.socket.uncorks).toBe(1);
+    stream.onResponseData(controller, Buffer.from('data: 2\n\n'));
+    expect(res.socket.uncorks).toBe(1);
+
+    res = new FakeResponse();
+    client = new ClientSide(res as unknown as ServerResponse);
+    const plain = exchange(false);
+    plain.onResponseStart(controller, 200, { 'content-type': 'application/json' });
+    plain.onResponseData(controller, Buffer.from('{"id":'));
+    plain.onResponseData(controller, Buffer.from('1}'));
+    plain.onResponseEnd();
+    expect(res.socket.uncorks).toBe(0);
   });
 
   it('pauses the upstream while the client response is full (one drain listener however many chunks come), resumes on drain', () => {

@@ -149,12 +149,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       }
       return;
     }
-    if (!this.committed) this.commit();
+    const first = !this.committed;
+    if (first) this.commit();
+    const res = this.client.res;
     // Backpressure: the parser may hand over what it already holds after a pause; one drain listener is enough.
-    if (!this.client.res.write(chunk) && !controller.paused) {
+    if (!res.write(chunk) && !controller.paused) {
       controller.pause();
-      this.client.res.once('drain', resumeOnDrain);
+      res.once('drain', resumeOnDrain);
     }
+    // Node corks the socket on a write and sends at the next tick, after the rest of this upstream read
+    // is parsed and written (a burst may hold the whole stream): a stream's head and first token leave now.
+    if (first && this.eventStream && res.socket?.writableCorked) res.socket.uncork();
   }
 
   onResponseEnd(): void {
