@@ -32,7 +32,7 @@ export class UpstreamPools {
   upstreamFor(serviceId: string, internalUrl: string, connectMs: number): Upstream {
     const entry = this.pools.get(serviceId);
     if (entry && entry.internalUrl === internalUrl && entry.connectMs === connectMs) return entry;
-    if (entry) void entry.pool.close();
+    if (entry) closeQuietly(entry.pool);
     const url = new URL(internalUrl);
     const pool = new Pool(url.origin, { connect: { timeout: connectMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 1024, pipelining: 1 });
     const upstream = { internalUrl, connectMs, pool, basePath: url.pathname.replace(/\/+$/, '') };
@@ -45,7 +45,7 @@ export class UpstreamPools {
     const entry = this.pools.get(serviceId);
     if (!entry) return;
     this.pools.delete(serviceId);
-    void entry.pool.close();
+    closeQuietly(entry.pool);
   }
 
   /** Closes (gracefully) the pools of instances `known` denies. */
@@ -53,7 +53,7 @@ export class UpstreamPools {
     for (const [serviceId, entry] of this.pools) {
       if (known(serviceId)) continue;
       this.pools.delete(serviceId);
-      void entry.pool.close();
+      closeQuietly(entry.pool);
     }
   }
 
@@ -63,6 +63,11 @@ export class UpstreamPools {
     this.pools.clear();
     await Promise.all(pools.map((pool) => pool.close()));
   }
+}
+
+/** A graceful close in the background: requests in flight finish; a pool closed twice is not an error worth a crash. */
+function closeQuietly(pool: Pool): void {
+  pool.close().catch(() => undefined);
 }
 
 /** Closes every router's upstream pools in this process (a test's clean-up; an app closes its own at shutdown). */
