@@ -2,7 +2,7 @@ import { applyDecorators, ArgumentsHost, Catch, Controller, Logger, PipeTransfor
 import { CustomTransportStrategy, MessageHandler, NatsContext, OutgoingResponse, Server } from '@nestjs/microservices';
 import type { SubjectSpace } from '@switchboard/contracts';
 import type { Msg, Subscription } from 'nats';
-import { Observable, throwError } from 'rxjs';
+import { isObservable, Observable, throwError } from 'rxjs';
 import { NatsClient } from './nats.client';
 import { PlainJsonDeserializer, PlainJsonSerializer } from './plain-json.serializer';
 import { decodeJsonObject, MessageRejected, RejectionCounter } from './untrusted-message.util';
@@ -140,10 +140,13 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
   private async handle(pattern: string, subject: string, handler: MessageHandler, msg: Msg): Promise<void> {
     const packet = await this.deserializer.deserialize(msg, { pattern });
     const ctx = new NatsContext([msg.subject, msg.headers]);
-    const result$ = this.transformToObservable(await handler(packet.data, ctx));
+    const result = await handler(packet.data, ctx);
     if (handler.isEventHandler) {
-      return new Promise<void>((resolve, reject) => result$.subscribe({ error: (error: unknown) => reject(refusalOf(error)), complete: resolve }));
+      // Only an Observable (an exception the filter passed on) can fail from here: no Observable per event otherwise.
+      if (!isObservable(result)) return;
+      return new Promise<void>((resolve, reject) => result.subscribe({ error: (error: unknown) => reject(refusalOf(error)), complete: resolve }));
     }
+    const result$ = this.transformToObservable(result);
     const chunked = (handler.extras as CommandPatternExtras | undefined)?.chunked === true;
     return new Promise<void>((resolve, reject) =>
       result$.subscribe({
