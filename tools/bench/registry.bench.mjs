@@ -7,7 +7,7 @@
 // else's data, and removes them afterwards. Prints a markdown table; writes bench-results/registry.json.
 // Usage: node tools/bench/registry.bench.mjs   (env: BENCH_HEARTBEATS, BENCH_REGISTRATIONS,
 // BENCH_EVENTS, BENCH_STATUS_CHANGES, BENCH_REPEAT=3, BENCH_RESTART_INSTANCES=10000,
-// BENCH_RESTART_CONNECTIONS=1000, BENCH_SKIP_BUILD=1, BENCH_NODE_ARGS: extra node flags for registry-api,
+// BENCH_RESTART_CONNECTIONS=1000, BENCH_SKIP_BUILD=1, BENCH_REGISTRY_MAIN, BENCH_NODE_ARGS: extra node flags for registry-api,
 // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under the load)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,8 @@ import { Pool } from 'undici';
 import { cpuTime, fmtRange, freePort, histogramQuantile, log, parseMetrics, percentile, stats, sumOf, writeResults, cleanupStep as step, deleteStream, dropDatabase, onInterrupt } from './bench-kit.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN_JS = 'dist/apps/registry-api/apps/registry-api/src/main.js';
+// BENCH_REGISTRY_MAIN: another build's main.js, for an A/B of two builds (with BENCH_SKIP_BUILD=1).
+const MAIN_JS = process.env.BENCH_REGISTRY_MAIN ?? 'dist/apps/registry-api/apps/registry-api/src/main.js';
 const int = (name, fallback) => (process.env[name] ? Number.parseInt(process.env[name], 10) : fallback);
 const N_REG = int('BENCH_REGISTRATIONS', 2000);
 const N_HB = int('BENCH_HEARTBEATS', 200_000);
