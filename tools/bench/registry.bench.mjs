@@ -120,6 +120,11 @@ async function cpuNow() {
 
 const cpuPer = (before, after, n) => ({ apiCpuMs: (after.apiMs - before.apiMs) / n, pgCpuMs: (after.pgMs - before.pgMs) / n });
 
+/** Changes per group-commit transaction between two scrapes (registry_write_batch_size). */
+const meanBatch = (before, after) =>
+  (sumOf(after, 'registry_write_batch_size_sum') - sumOf(before, 'registry_write_batch_size_sum')) /
+  (sumOf(after, 'registry_write_batch_size_count') - sumOf(before, 'registry_write_batch_size_count'));
+
 // --- phases -------------------------------------------------------------------------------------
 
 // Round 0's ids are bench-<i> (the heartbeat and event phases use them); later rounds register new ones.
@@ -150,13 +155,14 @@ async function benchRegistrations(http, idPrefix = 'bench', count = N_REG) {
       latencies.push(performance.now() - started);
     }
   };
-  const cpu0 = await cpuNow();
+  const [m0, cpu0] = [await scrape(http), await cpuNow()];
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuPer(cpu0, await cpuNow(), count);
+  const batch = meanBatch(m0, await scrape(http));
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, ...cpu };
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, batch, ...cpu };
 }
 
 async function benchHeartbeats(nc, db) {
@@ -269,13 +275,14 @@ async function benchStatusChanges(http, flips) {
       latencies.push(performance.now() - started);
     }
   };
-  const cpu0 = await cpuNow();
+  const [m0, cpu0] = [await scrape(http), await cpuNow()];
   const started = performance.now();
   await Promise.all(Array.from({ length: clients }, (_, k) => worker(k)));
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuPer(cpu0, await cpuNow(), N_STATUS);
+  const batch = meanBatch(m0, await scrape(http));
   latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, unchanged, clients, ...cpu };
+  return { rate: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), failures, unchanged, clients, batch, ...cpu };
 }
 
 /** The SDK's retry delay (libs/sdk backoffDelay defaults): 250 ms doubling to 10 s, drawn in [½, 1] of it. */
@@ -389,7 +396,7 @@ async function main() {
   for (let round = 0; round < REPEAT && !cleaningUp; round++) regRuns.push(await benchRegistrations(http, round === 0 ? 'bench' : `bench-r${round}`));
   const reg = {
     failures: regRuns.reduce((n, r) => n + r.failures, 0), rate: stats(regRuns.map((r) => r.rate)), p50: stats(regRuns.map((r) => r.p50)), p99: stats(regRuns.map((r) => r.p99)),
-    apiCpu: stats(regRuns.map((r) => r.apiCpuMs)), pgCpu: stats(regRuns.map((r) => r.pgCpuMs)),
+    apiCpu: stats(regRuns.map((r) => r.apiCpuMs)), pgCpu: stats(regRuns.map((r) => r.pgCpuMs)), batch: stats(regRuns.map((r) => r.batch)),
   };
   if (reg.failures) problems.push(`${reg.failures} registration(s) did not answer 201`);
 
@@ -427,7 +434,7 @@ async function main() {
   const st = {
     failures: stRuns.reduce((n, r) => n + r.failures, 0), unchanged: stRuns.reduce((n, r) => n + r.unchanged, 0), rate: stats(stRuns.map((r) => r.rate)),
     p50: stats(stRuns.map((r) => r.p50)), p99: stats(stRuns.map((r) => r.p99)), clients: stRuns[0]?.clients,
-    apiCpu: stats(stRuns.map((r) => r.apiCpuMs)), pgCpu: stats(stRuns.map((r) => r.pgCpuMs)),
+    apiCpu: stats(stRuns.map((r) => r.apiCpuMs)), pgCpu: stats(stRuns.map((r) => r.pgCpuMs)), batch: stats(stRuns.map((r) => r.batch)),
   };
   if (st.failures) problems.push(`${st.failures} status change(s) failed`);
 
@@ -454,11 +461,13 @@ async function main() {
     `| registration latency p99 | ${range(reg.p99)} | ≤ 50 ms (${verdict(reg.p99.median <= 50)}) |`,
     `| registration failures (non-201) | ${reg.failures} | 0 |`,
     `| CPU per registration: registry-api / PostgreSQL | ${range(reg.apiCpu, 'ms', 2)} / ${range(reg.pgCpu, 'ms', 2)} | registry-api < 1 ms |`,
+    `| registrations per transaction (group commit, mean) | ${range(reg.batch, '', 1)} | – |`,
     `| status changes/s (HTTP PUT, c=${st.clients}, n=${N_STATUS}${rounds}) | ${range(st.rate, '/s', 0)} | ≥ 2,000/s (${verdict(st.rate.median >= 2000)}) |`,
     `| status change latency p50 | ${range(st.p50)} | – |`,
     `| status change latency p99 | ${range(st.p99)} | ≤ 50 ms (${verdict(st.p99.median <= 50)}) |`,
     `| status change failures / not a change | ${st.failures} / ${st.unchanged} | 0 / 0 |`,
     `| CPU per status change: registry-api / PostgreSQL | ${range(st.apiCpu, 'ms', 2)} / ${range(st.pgCpu, 'ms', 2)} | – |`,
+    `| status changes per transaction (group commit, mean) | ${range(st.batch, '', 1)} | – |`,
     `| restart: ${RESTART_INSTANCES} re-registering at once, time to all accepted (200/201)${rounds} | ${range(rs.settle, 's', 2)} | ≤ 10 s (${verdict(rs.settle.median <= 10)}) |`,
     `| restart: re-registrations not accepted within ${RESTART_DEADLINE_MS / 1000} s | ${rs.failures} | 0 (${verdict(rs.failures === 0)}) |`,
     `| restart: retries (5xx, 429, refused; SDK backoff) | ${range(rs.retries, '', 0)} | – |`,
