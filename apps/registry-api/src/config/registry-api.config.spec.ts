@@ -59,4 +59,13 @@ describe('RegistryApiConfig', () => {
     expect(() => loadConfig(RegistryApiConfig, { REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(JSON.stringify(redactedConfig(loadConfig(RegistryApiConfig, { REDIS_URL: 'redis://:hunter2@cache:6379' })))).not.toContain('hunter2');
   });
+
+  it('keeps 1 copy of the event stream in development and 3 in production unless EVENT_STREAM_REPLICAS says, 1–5', () => {
+    expect(loadConfig(RegistryApiConfig, {}).eventStreamReplicas).toBe(1);
+    const production = { NODE_ENV: 'production', NATS_ALLOW_ANONYMOUS: 'true' };
+    expect(loadConfig(RegistryApiConfig, production).eventStreamReplicas).toBe(3);
+    expect(loadConfig(RegistryApiConfig, { ...production, EVENT_STREAM_REPLICAS: '5' }).eventStreamReplicas).toBe(5);
+    expect(loadConfig(RegistryApiConfig, { EVENT_STREAM_REPLICAS: '3' }).eventStreamReplicas).toBe(3);
+    for (const bad of ['0', '6', 'three']) expect(() => loadConfig(RegistryApiConfig, { EVENT_STREAM_REPLICAS: bad })).toThrow(/EVENT_STREAM_REPLICAS/);
+  });
 });
