@@ -98,6 +98,8 @@ describe('tracing (built apps exporting to an OTLP receiver)', () => {
     const request = find(spans(), 'registry-api', (s) => s.kind === SPAN_KIND.server);
 
     expect(request?.parentSpanId).toBe(client.spanId);
+    // Named after the route, not just the method (TraceRouteInterceptor).
+    expect(request).toMatchObject({ name: 'PUT /api/v2/services/registry/:serviceId/status', attributes: expect.objectContaining({ 'http.route': '/api/v2/services/registry/:serviceId/status' }) });
     expect(publish.attributes).toMatchObject({ 'messaging.system': 'nats', 'messaging.operation.type': 'send' });
     // Both consumers are children of the one publish; the apply is inside the router's consume.
     expect(invalidated.parentSpanId).toBe(publish.spanId);

@@ -4,11 +4,9 @@
  * pg, ioredis and pino before anything loads them. This file imports nothing else on purpose: without
  * an OTLP endpoint the SDK is never loaded, and tests, benchmarks and `npm start` pay nothing.
  */
-import { tracingWanted } from './lib/tracing/tracing-env.util';
+import { markTracingStarted, tracingStarted, tracingWanted } from './lib/tracing/tracing-env.util';
 
-export { tracingWanted } from './lib/tracing/tracing-env.util';
-
-let started = false;
+export { tracingStarted, tracingWanted } from './lib/tracing/tracing-env.util';
 
 /**
  * Starts the OpenTelemetry Node SDK when the standard `OTEL_*` variables ask for it (an OTLP endpoint
@@ -16,10 +14,11 @@ let started = false;
  * started. Spans are flushed by the graceful shutdown (`exitOnShutdownSignals` in util-config).
  */
 export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (started || !tracingWanted(env)) return started;
+  if (tracingStarted()) return true;
+  if (!tracingWanted(env)) return false;
   // Required only now, synchronously (a dynamic import() would let Nest load first, unpatched).
   const sdk = require('./lib/tracing/otel-sdk.util') as typeof import('./lib/tracing/otel-sdk.util');
   sdk.startOtelSdk(serviceName, env);
-  started = true;
+  markTracingStarted();
   return true;
 }

@@ -5,6 +5,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
 import { collectDefaultMetrics, register } from 'prom-client';
 import { REDACTED_PATHS, redactUrlCredentials } from './log-redaction.util';
+import { TraceRouteInterceptor } from './tracing/trace-route.util';
+import { tracingStarted } from './tracing/tracing-env.util';
 
 
 /** Marks a route as open to anyone (health, metrics): apps' auth guards let it through. */
@@ -62,6 +64,9 @@ export class ObservabilityModule {
         }),
       ],
       controllers: [MetricsController],
+      // Without tracing, not even an interceptor in the request path. The token is @nestjs/core's
+      // APP_INTERCEPTOR, spelled out: the SDK bundles this lib without @nestjs/core.
+      providers: tracingStarted() ? [{ provide: 'APP_INTERCEPTOR', useClass: TraceRouteInterceptor }] : [],
     };
   }
 }

@@ -10,3 +10,14 @@ export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   const endpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim() || env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim();
   return Boolean(endpoint) || exporters.length > 0;
 }
+
+let started = false;
+
+/** Whether this process started the OpenTelemetry SDK (`startTracing`). */
+export function tracingStarted(): boolean {
+  return started;
+}
+
+export function markTracingStarted(): void {
+  started = true;
+}
