@@ -24,7 +24,7 @@ export interface RunningRegistryApi {
   settledEvents(): ReturnType<RunningRegistryApi['streamEvents']>;
   /** Every event on this suite's REGISTRY stream, in stream order, validated as consumers do. */
   streamEvents(): Promise<(ParsedRegistryEvent & { subject: string; msgId?: string; traceparent?: string })[]>;
-  /** What a refused request must leave unchanged: the highest revision, the rows, the outbox. */
+  /** What a refused request must leave unchanged: the highest revision, the rows, the outbox (once the relay has drained it, up to 5 s). */
   writeState(): Promise<{ revision: number; rows: number; outbox: number }>;
   close(): Promise<void>;
 }
@@ -93,8 +93,16 @@ export async function startRegistryApi(label: string, overrides: Record<string, 
     streamEvents,
     async writeState() {
       const repository = app.get(RegistryRepository);
+      // The relay deletes a committed change's outbox row a few ms after the request returned: wait for
+      // that, so a state taken just after a write is not compared with one taken after the relay ran.
+      const deadline = Date.now() + 5000;
+      let outbox = await repository.outboxDepth();
+      while (outbox > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        outbox = await repository.outboxDepth();
+      }
       const { revision, instances } = await repository.snapshot();
-      return { revision, rows: instances.length, outbox: await repository.outboxDepth() };
+      return { revision, rows: instances.length, outbox };
     },
     async close() {
       await nats.close();
