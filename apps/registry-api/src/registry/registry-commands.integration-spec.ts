@@ -112,7 +112,8 @@ describe('registry.cmd.* to a plain nats.js client (real PostgreSQL and NATS)', 
       } else if (asked) break;
     }
     sub.unsubscribe();
-    const revisionReply = JSON.parse(text.decode(replies.pop()!.data));
+    const last = replies.pop();
+    const revisionReply = JSON.parse(text.decode(last?.data ?? new Uint8Array()));
     expect(revisionReply).toEqual({ revision: expect.any(Number) });
     expect(replies.filter((m) => !m.data.length)).toHaveLength(1);
     expect(replies[replies.length - 1].data.length).toBe(0);
