@@ -1,6 +1,7 @@
 import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
 import { ObservabilityModule } from '@switchboard/observability';
 import { DiscoveryCacheModule } from './cache/discovery-cache.module';
+import { ConsoleModule } from './console/console.module';
 import type { RegistryApiConfig } from './config/registry-api.config';
 import { DatabaseModule } from './database/database.module';
 import { MessagingModule } from './messaging/messaging.module';
@@ -25,6 +26,7 @@ export class AppModule {
         MessagingModule,
         DiscoveryCacheModule,
         RegistryModule,
+        ConsoleModule,
       ],
       providers: [{ provide: REGISTRY_API_CONFIG, useValue: config }],
       exports: [REGISTRY_API_CONFIG],

@@ -9,6 +9,7 @@ import { NatsClient } from '@switchboard/messaging';
 import { NatsCommandServer } from '@switchboard/messaging/nest';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { registerConsoleStatic } from './console/console-static.util';
 import type { RegistryApiConfig } from './config/registry-api.config';
 import { RegistryMetricsService } from './observability/registry-metrics.service';
 import { SUBJECTS } from './registry-api.tokens';
@@ -38,6 +39,7 @@ export async function createRegistryApi(config: RegistryApiConfig): Promise<Nest
   app.useLogger(app.get(Logger));
   app.useGlobalPipes(new RegistryValidationPipe());
   setupOpenApi(app);
+  await registerConsoleStatic(app, config.CONSOLE_DIR);
   await app.init();
   // Hybrid: the NATS commands (`registry.cmd.*`) are @MessagePattern handlers on the app's own connection.
   app.connectMicroservice<CustomStrategy>({

@@ -104,6 +104,30 @@ export class RegistryApiConfig extends RedisEnv {
   @IsInt() @Min(10) @Max(10_000)
   override REDIS_COMMAND_TIMEOUT_MS: number = 100;
 
+  /** The built console (index.html and assets); unset: dist/apps/console beside this app's build. */
+  @IsOptional() @IsString()
+  CONSOLE_DIR?: string = undefined;
+
+  /** Live-feed clients at once; more are answered 503 CONSOLE_BUSY. */
+  @IsInt() @Min(1) @Max(10_000)
+  CONSOLE_MAX_CLIENTS: number = 100;
+
+  /** Messages a slow feed client may be behind before it is sent `resync` and disconnected. */
+  @IsInt() @Min(1) @Max(100_000)
+  CONSOLE_CLIENT_QUEUE_MAX: number = 1000;
+
+  /** Routers whose /metrics feed the console's panels (comma-separated base URLs; npm start's port). */
+  @IsString()
+  CONSOLE_ROUTER_URLS: string = 'http://127.0.0.1:8080';
+
+  /** Health-probers whose /metrics feed the self-preservation banner. */
+  @IsString()
+  CONSOLE_PROBER_URLS: string = 'http://127.0.0.1:3014';
+
+  /** How often those are scraped, only while a console is connected. */
+  @IsInt() @Min(500) @Max(60_000)
+  CONSOLE_SCRAPE_INTERVAL_MS: number = 2000;
+
   get eventStreamReplicas(): number {
     return this.EVENT_STREAM_REPLICAS ?? (this.isProduction ? 3 : 1);
   }

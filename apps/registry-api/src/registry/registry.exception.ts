@@ -15,6 +15,7 @@ export enum RegistryErrorCode {
   ProberUnavailable = 'PROBER_UNAVAILABLE',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   DatabaseUnavailable = 'DATABASE_UNAVAILABLE',
+  ConsoleBusy = 'CONSOLE_BUSY',
   Internal = 'INTERNAL_ERROR',
 }
 
@@ -29,6 +30,7 @@ const STATUS_BY_CODE: Record<RegistryErrorCode, number> = {
   [RegistryErrorCode.ProberUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [RegistryErrorCode.PayloadTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
   [RegistryErrorCode.DatabaseUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
+  [RegistryErrorCode.ConsoleBusy]: HttpStatus.SERVICE_UNAVAILABLE,
   [RegistryErrorCode.Internal]: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 

@@ -30,6 +30,16 @@ export interface RoutedInstance {
   /** Latest figures from heartbeats (mutated in place as they arrive). */
   load: LoadFigures;
   lastHeartbeatAt?: number;
+  /** Only with `keepDetails`: what a person looking at the fleet wants besides routing. */
+  details?: InstanceDetails;
+}
+
+/** Display fields of an instance, kept only by tables built with `keepDetails` (the console's). */
+export interface InstanceDetails {
+  version?: string;
+  region?: string;
+  /** When the registry last heard of it (ISO 8601), as of the event or snapshot. */
+  lastSeen?: string;
 }
 
 export interface RoutingTableLogger {
@@ -61,6 +71,11 @@ export interface RoutingTableOptions {
   feedHeartbeatMs?: number;
   /** How long a deregistration learned from an event is remembered (snapshots bring the registry's own). Default 14 days. */
   tombstoneRetentionMs?: number;
+  /**
+   * Keep {@link InstanceDetails} too: the snapshot is asked for every field (~2x the bytes of the
+   * routing view), and events' instances are read for them. For a console, not for a router.
+   */
+  keepDetails?: boolean;
   /** Tests only: what the network does to event messages before the table sees them (drop, duplicate, reorder). */
   eventTransport?: (msg: Msg, deliver: (msg: Msg) => void) => void;
 }
@@ -274,7 +289,7 @@ export class RoutingTable {
       revision = Math.max(revision, chunkRevision);
       for (const view of instances) {
         const kept = this.instances.get(view.serviceId);
-        fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt));
+        fresh.set(view.serviceId, toRouted(view, kept?.load, kept?.lastHeartbeatAt, this.options.keepDetails));
       }
       for (const [id, deletedAt] of chunkTombstones) tombstones.set(id, deletedAt);
     });
@@ -300,7 +315,7 @@ export class RoutingTable {
     const { nats, subjects } = this.options;
     const timeoutMs = this.options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
     const maxBytes = nats.connection.info?.max_payload ?? 1024 * 1024;
-    const replies = await nats.connection.requestMany(subjects.snapshotCommand, encodeJson({ view: 'routing' }), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
+    const replies = await nats.connection.requestMany(subjects.snapshotCommand, encodeJson({ view: this.options.keepDetails ? 'full' : 'routing' }), { strategy: RequestStrategy.SentinelMsg, maxWait: timeoutMs });
     for await (const msg of replies) {
       if (!msg.data.length) return;
       let chunk;
@@ -394,7 +409,7 @@ export class RoutingTable {
       this.instances.delete(serviceId);
       this.tombstones.set(serviceId, { revision: data.revision, at: Date.now() });
     } else {
-      next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt);
+      next = toRouted(parsed.event.data.instance, current?.load, current?.lastHeartbeatAt, this.options.keepDetails);
       this.instances.set(serviceId, next);
       this.tombstones.delete(serviceId);
       this.index(next);
@@ -480,8 +495,8 @@ export class RoutingTable {
 }
 
 /** An event's instance view, or a snapshot's (checked, possibly without the fields that have defaults). */
-function toRouted(v: SnapshotInstance, load?: LoadFigures, lastHeartbeatAt?: number): RoutedInstance {
-  return {
+function toRouted(v: SnapshotInstance, load?: LoadFigures, lastHeartbeatAt?: number, keepDetails = false): RoutedInstance {
+  const routed: RoutedInstance = {
     serviceId: v.serviceId,
     serviceName: v.serviceName,
     environment: v.environment,
@@ -496,6 +511,16 @@ function toRouted(v: SnapshotInstance, load?: LoadFigures, lastHeartbeatAt?: num
     load: { ...v.load, ...load },
     lastHeartbeatAt,
   };
+  if (keepDetails) routed.details = detailsOf(v as unknown as Record<string, unknown>);
+  return routed;
+}
+
+const MAX_DETAIL = 256;
+const detail = (v: unknown): string | undefined => (typeof v === 'string' && v.length <= MAX_DETAIL ? v : undefined);
+
+/** Checked like the rest of a chunk: only short strings are kept, anything else is left out. */
+function detailsOf(v: Record<string, unknown>): InstanceDetails {
+  return { version: detail(v['version']), region: detail(v['region']), lastSeen: detail(v['lastSeen']) };
 }
 
 /** NATS reports "no responders" as a bare 503. */
