@@ -3,12 +3,13 @@ import { InitialSchema1732320000000 } from './migrations/1732320000000-initial-s
 import { HealthCheckSettings1732400000000 } from './migrations/1732400000000-health-check-settings';
 import { LockInstanceFunction1732500000000 } from './migrations/1732500000000-lock-instance-function';
 import { LockInstancesFunction1732600000000 } from './migrations/1732600000000-lock-instances-function';
+import { LockInstancesRows1732700000000 } from './migrations/1732700000000-lock-instances-rows';
 import { OutboxEntity } from './outbox.entity';
 import { ServiceInstanceEntity } from './service-instance.entity';
 import { ServiceTombstoneEntity } from './service-tombstone.entity';
 
 export const REGISTRY_ENTITIES = [ServiceInstanceEntity, ServiceTombstoneEntity, OutboxEntity];
-export const REGISTRY_MIGRATIONS = [InitialSchema1732320000000, HealthCheckSettings1732400000000, LockInstanceFunction1732500000000, LockInstancesFunction1732600000000];
+export const REGISTRY_MIGRATIONS = [InitialSchema1732320000000, HealthCheckSettings1732400000000, LockInstanceFunction1732500000000, LockInstancesFunction1732600000000, LockInstancesRows1732700000000];
 
 /** Any string hashes into this key space; the constant marks "registry-api migrations". */
 const MIGRATION_LOCK_KEY = 7_357_001;

@@ -19,7 +19,7 @@ describe('migrations under an advisory lock (real PostgreSQL)', () => {
 
     const applied = await Promise.all(sources.map((s) => migrateWithLock(s)));
 
-    const names = ['InitialSchema1732320000000', 'HealthCheckSettings1732400000000', 'LockInstanceFunction1732500000000', 'LockInstancesFunction1732600000000'];
+    const names = ['InitialSchema1732320000000', 'HealthCheckSettings1732400000000', 'LockInstanceFunction1732500000000', 'LockInstancesFunction1732600000000', 'LockInstancesRows1732700000000'];
     expect(applied.flat()).toEqual(names);
     const rows = await sources[0].query('SELECT name FROM registry_migrations ORDER BY id');
     expect(rows).toEqual(names.map((name) => ({ name })));

@@ -94,6 +94,40 @@ describe('RegistryTransaction: fewer round trips, same locks (real PostgreSQL)',
     await b;
   });
 
+  it('locks the rows in serviceId order, as heartbeat flushes do, so a batch and a flush cannot deadlock', async () => {
+    const at = new Date('2026-01-04T00:00:00.000Z');
+    // Inserted z first, so a scan in physical order meets it before a.
+    for (const id of ['rows-z', 'rows-a']) await repository.transaction(async (tx) => save(tx, instance(id, at), true));
+    const rowLocked = async (id: string) => {
+      const runner = dataSource.createQueryRunner();
+      try {
+        await runner.startTransaction();
+        await runner.query('SELECT 1 FROM service_instances WHERE service_id = $1 FOR UPDATE NOWAIT', [id]);
+        return false;
+      } catch (error) {
+        if ((error as { driverError?: { code?: string } }).driverError?.code === '55P03') return true;
+        throw error;
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
+    };
+    for (const [name, lockBoth] of [
+      ['a batch', () => repository.transaction((tx) => tx.lockInstances(['rows-z', 'rows-a']))],
+      ['a heartbeat flush', () => repository.applyHeartbeats(['rows-z', 'rows-a'].map((serviceId) => ({ serviceId, lastSeen: at, load: { inflight: 2 } })))],
+    ] as const) {
+      // z is held elsewhere: in serviceId order the writer holds a and waits for z (in any other order it would wait holding nothing).
+      const blocker = holdOpen(repository, async (tx) => (await tx.manager.query('SELECT 1 FROM service_instances WHERE service_id = $1 FOR UPDATE', ['rows-z'])).length);
+      await blocker.atHold;
+      const writer = lockBoth();
+      await waitFor(async () => (await dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted`))[0].n === 1, 20_000, `${name} waiting for z`);
+      expect({ name, aLocked: await rowLocked('rows-a') }).toEqual({ name, aLocked: true });
+      blocker.release();
+      await blocker.done;
+      await writer;
+    }
+  });
+
   it('takes the revision lock with the revisions, so listAsOfRevision never caches past an uncommitted one', async () => {
     const at = new Date('2026-01-02T00:00:00.000Z');
     await repository.transaction(async (tx) => save(tx, instance('fence-1', at), true));

@@ -107,7 +107,8 @@ export class RegistryTransaction {
    * Serialises every writer of these serviceIds (including inserts of ids that do not exist yet)
    * until commit, then reads their current rows: both in `registry_lock_instances`, which takes the
    * locks in one global order (no deadlock between two batches) and reads after the last one is
-   * granted (see its migration). Unknown ids are absent from the map.
+   * granted, locking the rows in serviceId order as heartbeat flushes do (see its migrations).
+   * Unknown ids are absent from the map.
    */
   async lockInstances(serviceIds: string[]): Promise<Map<string, ServiceInstanceEntity>> {
     const rows = await this.rows<InstanceRow>('registry_lock_instances', `SELECT ${INSTANCE_COLUMNS} FROM registry_lock_instances($1::text[])`, [serviceIds]);
@@ -495,12 +496,17 @@ export class RegistryRepository {
     if (!batch.length) return new Set();
     // Structured result: for UPDATE … RETURNING, TypeORM's plain form is [rows, count].
     const runner = this.dataSource.createQueryRunner();
+    // The rows are locked first, in serviceId order, as registry writes lock theirs (registry_lock_instances):
+    // an UPDATE alone would lock them in its plan's order, and two writers of several rows in different
+    // orders can deadlock. The CTE runs before the UPDATE because the UPDATE reads it.
     const result = await runner.query(
-      `UPDATE service_instances AS s
+      `WITH locked AS MATERIALIZED (
+         SELECT service_id FROM service_instances WHERE service_id = ANY ($1::text[]) ORDER BY service_id FOR UPDATE)
+       UPDATE service_instances AS s
           SET last_seen = GREATEST(s.last_seen, v.last_seen),
               load = s.load || v.load
-         FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[]) AS v(service_id, last_seen, load)
-        WHERE s.service_id = v.service_id
+         FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[]) AS v(service_id, last_seen, load), locked AS l
+        WHERE s.service_id = v.service_id AND l.service_id = v.service_id
       RETURNING s.service_id`,
       [batch.map((b) => b.serviceId), batch.map((b) => b.lastSeen.toISOString()), batch.map((b) => JSON.stringify(b.load))],
       true,
