@@ -81,7 +81,9 @@ function RowView({ row, now, onAction }: { row: Row; now: number; onAction: (act
 }
 
 function InstanceRow({ instance: i, now, onAction, word }: { instance: ConsoleInstance; now: number; onAction: (action: Action, opener: HTMLElement) => void; word: boolean }) {
-  const verbs = i.admin === 'enabled' ? (['disable', 'drain', 'deregister'] as const) : (['enable', 'deregister'] as const);
+  // Always the same four buttons, so the tab order and the focus stay put when the state changes; the
+  // one that would change nothing is aria-disabled (still focusable, unlike `disabled`).
+  const current = { enable: 'enabled', disable: 'disabled', drain: 'draining', deregister: '' } as const;
   return (
     <div className="instance" data-testid="instance-row" data-instance-id={i.id} data-status={i.status} data-admin={i.admin} data-word={i.word}>
       <div className="instance-main">
@@ -107,13 +109,15 @@ function InstanceRow({ instance: i, now, onAction, word }: { instance: ConsoleIn
         <span className="muted url">{i.url}</span>
       </div>
       <span className="actions">
-        {verbs.map((verb) => (
+        {(['enable', 'disable', 'drain', 'deregister'] as const).map((verb) => (
           <button
             key={verb}
             type="button"
             className={verb === 'deregister' ? 'danger' : ''}
             aria-label={`${verb} ${i.id}`}
-            onClick={(e) => onAction({ kind: 'instance', verb, serviceId: i.id, serviceName: i.service, environment: i.env }, e.currentTarget)}
+            aria-disabled={current[verb] === i.admin}
+            title={current[verb] === i.admin ? `already ${i.admin}` : undefined}
+            onClick={(e) => current[verb] !== i.admin && onAction({ kind: 'instance', verb, serviceId: i.id, serviceName: i.service, environment: i.env }, e.currentTarget)}
           >
             {verb}
           </button>
