@@ -79,6 +79,7 @@ process.on('exit', () => {
 });
 
 console.log(APPS.map((a) => `${a.name}: http://127.0.0.1:${a.port}`).join('\n'));
+console.log('console: http://127.0.0.1:3013/console (the live fleet; actions take the admin token, dev-admin-token here)');
 
 const running = (child) => child.exitCode === null && child.signalCode === null;
 
