@@ -59,6 +59,10 @@ describe('console (Chromium against the built registry-api and llm-router)', () 
     await registerInstance(registry.url, { serviceId: 'console-backend-1', serviceName: 'vllm', port: backend.port, models: [MODEL], version: '0.6.3', region: 'fra1' });
     for (let i = 1; i <= 3; i++) await registerInstance(registry.url, { serviceId: `console-api-${i}`, serviceName: 'mech-llms', port: 3000 + i, region: i === 3 ? 'nyc1' : 'fra1' });
     await waitFor(async () => (await routerAnswer()).status === 200, 10_000, 'the router to route the model');
+    // Load figures as services report them (REST heartbeats; NATS ones read alike).
+    for (const [id, rpm, latency] of [['console-backend-1', 840, 212], ['console-api-1', 120, 35], ['console-api-2', 95, 41], ['console-api-3', 60, 38]] as const) {
+      await rest('POST', `/${id}/heartbeat`, { metadata: { requestsPerMinute: rpm, averageLatency: latency, errorRate: 0.004, inflight: Math.round(rpm / 100) } });
+    }
     browser = await chromium.launch({
       executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -89,7 +93,14 @@ describe('console (Chromium against the built registry-api and llm-router)', () 
     expect(await row('console-backend-1').textContent()).toContain('v0.6.3');
     expect(await page.getByRole('heading', { name: /development/ }).count()).toBeGreaterThan(0);
     // The router panel fills from the scraped /metrics once it has two scrapes.
-    await page.getByRole('cell', { name: MODEL }).or(page.getByRole('rowheader', { name: MODEL })).first().waitFor({ timeout: 10_000 });
+    const modelRow = page.locator('.router-table tbody tr', { has: page.getByRole('rowheader', { name: MODEL }) });
+    await modelRow.waitFor({ timeout: 10_000 });
+    // Traffic through the router shows in its panel as requests/s over the last scrape interval.
+    await waitFor(async () => {
+      await Promise.all(Array.from({ length: 5 }, () => routerAnswer()));
+      return !/^0 /.test((await modelRow.locator('td').first().textContent()) ?? '0 ');
+    }, 15_000, 'router traffic in the panel');
+    expect(await row('console-backend-1').textContent()).toContain('840 rpm');
     await shot('01-fleet-light');
     await page.emulateMedia({ colorScheme: 'dark' });
     const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
