@@ -47,6 +47,13 @@ export class ClientQueue {
     return 'written';
   }
 
+  /** Ends the stream (server shutdown): what is queued is dropped. */
+  end(): void {
+    if (this.closed) return;
+    this.close();
+    this.sink.end();
+  }
+
   /** Stops accepting messages (the client went away); what is queued is dropped. */
   close(): void {
     this.closed = true;

@@ -203,3 +203,22 @@ describe('console static files', () => {
     expect(await page.text()).toContain('<title>Switchboard console</title>');
   });
 });
+
+describe('console feed at shutdown', () => {
+  it('ends open streams so registry-api closes without waiting for its viewers', async () => {
+    const api = await startRegistryApi('console-shutdown');
+    let closed = false;
+    try {
+      const feed = await openFeed(api.url, {});
+      await feed.next((e) => e.event === 'snapshot', 'the snapshot');
+      await api.app.close();
+      closed = true;
+      await waitFor(() => feed.ended, 5000, 'the stream to end');
+      await feed.close();
+    } finally {
+      if (!closed) await api.app.close();
+      await api.nats.close();
+      await api.env.dispose();
+    }
+  }, 20_000);
+});

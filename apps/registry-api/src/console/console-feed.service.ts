@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SubjectSpace } from '@switchboard/contracts';
 import { NatsClient } from '@switchboard/messaging';
@@ -36,7 +36,7 @@ interface Client {
  * that falls behind gets `resync` and is disconnected (it reconnects and starts from a snapshot).
  */
 @Injectable()
-export class ConsoleFeedService implements OnApplicationShutdown {
+export class ConsoleFeedService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ConsoleFeed');
   private readonly clients = new Set<Client>();
   private table?: RoutingTable;
@@ -115,11 +115,19 @@ export class ConsoleFeedService implements OnApplicationShutdown {
     for (const client of this.clients) if (client.ready) client.queue.push(message);
   }
 
-  onApplicationShutdown(): void {
+  /**
+   * Before the HTTP server closes: it would wait for these never-ending responses until the shutdown
+   * grace ran out. Ended, the pages reconnect (to another replica, or to this one once it is back).
+   */
+  beforeApplicationShutdown(): void {
     for (const client of [...this.clients]) {
-      client.queue.close();
+      client.queue.end();
       this.detach(client);
     }
+  }
+
+  onApplicationShutdown(): void {
+    this.beforeApplicationShutdown();
     this.stopTable();
   }
 
