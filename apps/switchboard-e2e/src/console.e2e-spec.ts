@@ -168,6 +168,25 @@ describe('console (Chromium against the built registry-api and llm-router)', () 
     expect(await row('console-api-1').getAttribute('data-admin')).toBe('enabled');
   });
 
+  it('lists models → deployments with the model registry status words, and shows a refused health-check round with the API message', async () => {
+    await page.getByRole('tab', { name: 'Models' }).click();
+    const group = page.locator('.group-model', { hasText: MODEL });
+    await group.waitFor();
+    expect(await group.textContent()).toContain('in development · 1 of 1 ready');
+    expect(await page.locator('[data-testid="instance-row"][data-instance-id="console-backend-1"] [data-testid="status-word"]').textContent()).toBe('ready');
+    await shot('09-models');
+    // No health-prober runs in this system: registry-api answers 503 PROBER_UNAVAILABLE, shown as it says it.
+    const expected = await rest('POST', '/health-checks', {}, { 'x-admin-token': ADMIN_TOKEN });
+    expect(expected.status).toBe(503);
+    await page.getByRole('button', { name: 'Run health checks' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    const error = dialog.getByTestId('action-error');
+    await error.waitFor();
+    expect(await error.textContent()).toBe(`Refused (503): ${expected.body.message}`);
+  });
+
   it('drains an instance with the keyboard only: Tab to the action, Enter, type the token, Enter; Escape cancels; focus returns', async () => {
     await row('console-api-3').waitFor();
     const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.textContent ?? '');
