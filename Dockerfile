@@ -8,7 +8,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 ARG APP=registry-api
-RUN npx nx run ${APP}:build --outputStyle=static && npm prune --omit=dev
+# registry-api serves the console's static files: built with it (an empty folder for the other apps).
+RUN npx nx run ${APP}:build --outputStyle=static && mkdir -p dist/apps/console \
+  && if [ "${APP}" = registry-api ]; then npx nx run console:build --outputStyle=static; fi && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}
 # tini as PID 1: it forwards SIGTERM to node (which, as PID 1, would get no default signal handling)
@@ -19,6 +21,8 @@ ENV NODE_ENV=production APP=${APP}
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/apps/${APP} ./dist
+# Where registry-api's build looks for it (dist/apps/registry-api/src/console → ../../../../../console).
+COPY --from=build /src/dist/apps/console ./console
 # node's uid, numeric so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 1000:1000
 ENTRYPOINT ["/usr/bin/tini", "--"]
