@@ -81,7 +81,7 @@ function apply(store: FleetStore, event: string, data: string): void {
       store.setState('live');
       break;
     case 'registered':
-    case 'changed':
+    case 'statusChanged':
       store.upsert(body.revision, body.instance);
       break;
     case 'deregistered':

@@ -104,9 +104,14 @@ describe('console live feed (real PostgreSQL and NATS)', () => {
       expect(registered.data.instance).toMatchObject({ service: 'svc-b', env: 'production', admin: 'enabled' });
 
       await api.http('PUT', `${BASE}/console-b/status`, { adminState: 'disabled', reason: 'console spec' }, writeHeaders);
-      const changed = await feed.next((e) => e.event === 'changed' && e.data.instance.id === 'console-b', 'console-b disabled');
+      const changed = await feed.next((e) => e.event === 'statusChanged' && e.data.instance.id === 'console-b', 'console-b disabled');
       expect(changed.data.instance).toMatchObject({ admin: 'disabled', word: 'disabled', routable: false });
       expect(changed.data.revision).toBeGreaterThan(registered.data.revision);
+
+      // A re-registration is a `registered` event, named as the registry named it, with its new details.
+      await api.http('POST', `${BASE}/register`, registration({ serviceId: 'console-b', serviceName: 'svc-b', environment: 'production', version: '9.9.9' }), writeHeaders);
+      const again = await feed.next((e) => e.event === 'registered' && e.data.instance.id === 'console-b' && e.data.instance.version === '9.9.9', 'console-b registered again');
+      expect(again.data.instance.admin).toBe('disabled');
 
       await api.http('POST', `${BASE}/console-a/heartbeat`, { metadata: { requestsPerMinute: 120, inflight: 3 } }, writeHeaders);
       const load = await feed.next((e) => e.event === 'load', 'a load update');

@@ -181,8 +181,9 @@ export class ConsoleFeedService implements BeforeApplicationShutdown, OnApplicat
       return;
     }
     this.changedLoad.delete(change.serviceId);
+    // Named after the registry event that was applied.
     if (change.instance) {
-      this.broadcast(change.previous ? 'changed' : 'registered', { revision: table.revision, instance: toConsoleInstance(change.instance) });
+      this.broadcast(change.kind ?? (change.previous ? 'statusChanged' : 'registered'), { revision: table.revision, instance: toConsoleInstance(change.instance) });
     } else {
       this.broadcast('deregistered', { revision: table.revision, id: change.serviceId });
     }

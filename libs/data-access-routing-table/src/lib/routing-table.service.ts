@@ -7,6 +7,7 @@ import {
   parseHeartbeat,
   parseRegistryEvent,
   ParsedRegistryEvent,
+  RegistryEventKind,
   SubjectSpace,
 } from '@switchboard/contracts';
 import { decodeJsonObject, encodeJson, inChildSpan, MAX_EVENT_BYTES, MAX_HEARTBEAT_BYTES, MessageRejected, Msg, NatsClient, RejectionCounter, StreamFeed, Subscription } from '@switchboard/messaging';
@@ -100,6 +101,8 @@ export interface TableChange {
   /** The instance as the table holds it now; undefined once deregistered. */
   instance?: RoutedInstance;
   previous?: RoutedInstance;
+  /** The registry event that made it (the table always says; hand-made changes in tests may not). */
+  kind?: RegistryEventKind;
 }
 
 const DEFAULT_SNAPSHOT_TIMEOUT_MS = 60_000;
@@ -415,7 +418,7 @@ export class RoutingTable {
       this.index(next);
     }
     this.stats.eventsApplied++;
-    this.notify({ serviceId, instance: next, previous: current });
+    this.notify({ serviceId, instance: next, previous: current, kind: parsed.kind });
   }
 
   private replace(fresh: Map<string, RoutedInstance>, snapshotTombstones: Map<string, number>, revision: number): void {
