@@ -216,3 +216,61 @@ describe('console (Chromium against the built registry-api and llm-router)', () 
     await shot('08-keyboard-drained');
   });
 });
+
+describe('console with REGISTRY_READ_TOKEN set (Chromium against the built registry-api)', () => {
+  const READ_TOKEN = 'console-read-token-e2e';
+  let env: TestEnvironment;
+  let registry: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    env = await createTestEnvironment('console-read');
+    registry = await startApp('dist/apps/registry-api/apps/registry-api/src/main.js', {
+      NATS_URL: env.natsUrl,
+      SUBJECT_PREFIX: env.subjectPrefix,
+      DATABASE_URL: env.databaseUrl,
+      DATABASE_CREATE_IF_MISSING: 'false',
+      REGISTRY_READ_TOKEN: READ_TOKEN,
+      CONSOLE_ROUTER_URLS: 'http://127.0.0.1:9',
+      CONSOLE_PROBER_URLS: 'http://127.0.0.1:9',
+    });
+    await registerInstance(registry.url, { serviceId: 'read-guarded-1', serviceName: 'guarded', port: 5001 });
+    browser = await chromium.launch({
+      executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stopApp(registry);
+    await env?.dispose();
+  });
+
+  it('asks for the read token with the API message, then goes live; the token is sent as a header, never in a URL', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const urls: string[] = [];
+    const tokenHeaders: string[] = [];
+    page.on('request', (request) => {
+      urls.push(request.url());
+      const header = request.headers()['x-registry-token'];
+      if (header) tokenHeaders.push(header);
+    });
+    try {
+      await page.goto(`${registry.url}/console`);
+      await page.locator('[data-testid="feed-status"][data-state="unauthorized"]').waitFor({ timeout: 10_000 });
+      const dialog = page.getByRole('dialog');
+      expect(await dialog.getByRole('alert').textContent()).toBe('Missing X-Registry-Token header');
+      await dialog.getByLabel(/Read token/).fill(READ_TOKEN);
+      await page.screenshot({ path: join(SHOTS, '10-read-token.png') });
+      await page.keyboard.press('Enter');
+      await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor({ timeout: 10_000 });
+      await page.locator('[data-testid="instance-row"][data-instance-id="read-guarded-1"]').waitFor();
+      expect(tokenHeaders).toContain(READ_TOKEN);
+      expect(urls.filter((u) => u.includes(READ_TOKEN))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
