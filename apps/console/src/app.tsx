@@ -61,13 +61,18 @@ export function App() {
   const closeDialog = (done?: string) => {
     setAction(undefined);
     if (done) setNotice(done);
-    const back = opener.current;
-    // The row may have re-rendered; focus the same button if it is still in the page.
-    requestAnimationFrame(() => {
-      if (back && document.contains(back)) back.focus();
-      else if (back?.getAttribute('aria-label')) document.querySelector<HTMLElement>(`[aria-label="${CSS.escape(back.getAttribute('aria-label') as string)}"]`)?.focus();
-    });
   };
+  // Focus goes back to the opener once the dialog has left the page: while the modal <dialog> is
+  // still there, everything outside it is inert and focus() does nothing (a close after the API call
+  // commits in a later task, so a timer or animation frame could fire before it).
+  useEffect(() => {
+    const back = opener.current;
+    if (action || !back) return;
+    opener.current = null;
+    // The row may have re-rendered; focus the same button if it is still in the page.
+    if (document.contains(back)) back.focus();
+    else if (back.getAttribute('aria-label')) document.querySelector<HTMLElement>(`[aria-label="${CSS.escape(back.getAttribute('aria-label') as string)}"]`)?.focus();
+  }, [action]);
 
   const set = (patch: Partial<Filters>) => setFilters((f) => ({ ...f, ...patch }));
   const shown = rows.filter((r) => r.type === 'instance' || r.type === 'deployment').length;
