@@ -6,6 +6,10 @@ function once<T>(name: string, create: () => T): T {
   return (metricsRegistry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+/** Where `registry_outbox_depth` reads from at a scrape (the outbox relay sets it; the last one set wins). */
+let outboxDepthSource: (() => Promise<number>) | undefined;
+const OUTBOX_DEPTH_SCRAPE_TIMEOUT_MS = 1000;
+
 /** registry-api's own Prometheus series (the process defaults come from ObservabilityModule). */
 @Injectable()
 export class RegistryMetricsService {
@@ -23,6 +27,23 @@ export class RegistryMetricsService {
       name: 'registry_outbox_publish_lag_seconds',
       help: 'Time from the outbox write to the JetStream ack',
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5, 30],
+    }),
+  );
+  /**
+   * Rows in the outbox (every replica's: one table), counted at each scrape; NaN when PostgreSQL does not
+   * answer within a second, so a scrape never waits on a database outage.
+   */
+  readonly outboxDepth = once('registry_outbox_depth', () =>
+    new Gauge({
+      name: 'registry_outbox_depth',
+      help: 'Committed changes whose event JetStream has not acknowledged yet (outbox rows, all replicas)',
+      async collect() {
+        if (!outboxDepthSource) return;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(Number.NaN), OUTBOX_DEPTH_SCRAPE_TIMEOUT_MS)));
+        this.set(await Promise.race([outboxDepthSource().catch(() => Number.NaN), timeout]));
+        clearTimeout(timer);
+      },
     }),
   );
   readonly heartbeatsReceived = once('registry_heartbeats_received_total', () => new Counter({ name: 'registry_heartbeats_received_total', help: 'Heartbeats received, by transport', labelNames: ['transport'] }));
@@ -44,5 +65,8 @@ export class RegistryMetricsService {
   readonly cacheErrors = once('registry_cache_errors_total', () => new Counter({ name: 'registry_cache_errors_total', help: 'Failed Redis commands (the read fell back to PostgreSQL), by operation', labelNames: ['op'] }));
   /** Heartbeats and commands refused on NATS, by subscription pattern and reason. */
   readonly messagesRejected = messagesRejectedCounter('registry');
+  readOutboxDepthFrom(source: () => Promise<number>): void {
+    outboxDepthSource = source;
+  }
   readonly redisUp = once('registry_cache_redis_up', () => new Gauge({ name: 'registry_cache_redis_up', help: '1 while Redis answers, 0 during an outage (discovery served from PostgreSQL)' }));
 }

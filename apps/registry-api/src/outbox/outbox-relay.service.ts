@@ -35,7 +35,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     private readonly nats: NatsClient,
     private readonly metrics: RegistryMetricsService,
     @Inject(REGISTRY_API_CONFIG) private readonly config: RegistryApiConfig,
-  ) {}
+  ) {
+    metrics.readOutboxDepthFrom(() => repository.outboxDepth());
+  }
 
   onApplicationBootstrap(): void {
     this.sweep = setInterval(() => this.wake(), this.config.OUTBOX_SWEEP_INTERVAL_MS);

@@ -14,6 +14,13 @@ describe('transactional outbox across a NATS outage (private nats-server)', () =
     await nats?.dispose();
   });
 
+  async function outboxDepthMetric(): Promise<number> {
+    const text = await (await fetch(`${api.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => /^registry_outbox_depth[ {]/.test(l));
+    if (!line) throw new Error('registry_outbox_depth is not exposed');
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
   it('keeps accepting writes while NATS is down and publishes every event exactly once when it returns', async () => {
     const first = await api.http('POST', `${BASE}/register`, registration({ serviceId: 'out-0' }), writeHeaders);
     expect(first.status).toBe(201);
@@ -33,6 +40,8 @@ describe('transactional outbox across a NATS outage (private nats-server)', () =
     const gone = await api.http('DELETE', `${BASE}/services/out-2`, undefined, writeHeaders);
     revisions.push(gone.body.revision);
     expect((await api.http('GET', '/health')).body.details.outbox.pending).toBeGreaterThan(0);
+    // The seven changes of the outage wait in the outbox, and the gauge a dashboard reads says so.
+    expect(await outboxDepthMetric()).toBe(7);
 
     await nats.start();
     const events = await waitFor(
@@ -50,5 +59,6 @@ describe('transactional outbox across a NATS outage (private nats-server)', () =
     expect(final.map((e) => e.kind)).toEqual(['registered', 'registered', 'registered', 'registered', 'registered', 'registered', 'statusChanged', 'deregistered']);
     expect(events.length).toBe(final.length);
     await waitFor(async () => (await api.http('GET', '/health')).status === 200, 10_000, '/health to recover');
+    await waitFor(async () => (await outboxDepthMetric()) === 0, 10_000, 'registry_outbox_depth back to 0');
   });
 });
