@@ -15,11 +15,11 @@ function clientTraceparent(): { traceId: string; spanId: string; header: string 
   return { traceId, spanId, header: `00-${traceId}-${spanId}-01` };
 }
 
-function chat(router: RunningApp, traceparent: string): Promise<Response> {
+function chat(router: RunningApp, traceparent: string, extra: Record<string, unknown> = {}): Promise<Response> {
   return fetch(`${router.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}`, traceparent },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], ...extra }),
   });
 }
 
@@ -79,6 +79,33 @@ describe('tracing (built apps exporting to an OTLP receiver)', () => {
     // What reached the backend: exactly one traceparent, the upstream span's, in the client's trace.
     expect(backendTraceparents.slice(before)).toEqual([`00-${client.traceId}-${upstream.spanId}-01`]);
     expect(receiver.otherPaths).toEqual([]);
+  });
+
+  it('the router\'s request span carries the GenAI attributes: models, usage tokens, instance, attempts, failover, time to first byte; a stream\'s usage too', async () => {
+    const plain = clientTraceparent();
+    const answer = (await (await chat(router, plain.header)).json()) as { model: string; usage: { prompt_tokens: number; completion_tokens: number } };
+    const streamed = clientTraceparent();
+    const stream = await chat(router, streamed.header, { stream: true, stream_options: { include_usage: true } });
+    const events = await stream.text();
+    const streamUsage = JSON.parse(events.split('\n').filter((l) => l.startsWith('data: {') && l.includes('"usage"')).at(-1)?.slice(6) ?? '{}') as { usage: { completion_tokens: number } };
+
+    const plainSpan = await waitFor(() => find(receiver.trace(plain.traceId), 'llm-router', (s) => s.kind === SPAN_KIND.server), 10_000, 'the plain request\'s span');
+    expect(plainSpan.name).toBe('POST /v1/chat/completions');
+    expect(plainSpan.attributes).toMatchObject({
+      'http.route': '/v1/chat/completions',
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': MODEL,
+      'gen_ai.response.model': answer.model,
+      'gen_ai.usage.input_tokens': answer.usage.prompt_tokens,
+      'gen_ai.usage.output_tokens': answer.usage.completion_tokens,
+      'switchboard.instance': 'traced-backend',
+      'switchboard.attempts': 1,
+      'switchboard.failover': false,
+      'switchboard.stream': false,
+    });
+    expect(plainSpan.attributes['switchboard.time_to_first_byte_ms']).toBeGreaterThan(0);
+    const streamSpan = await waitFor(() => find(receiver.trace(streamed.traceId), 'llm-router', (s) => s.kind === SPAN_KIND.server), 10_000, 'the stream\'s span');
+    expect(streamSpan.attributes).toMatchObject({ 'switchboard.stream': true, 'gen_ai.response.model': answer.model, 'gen_ai.usage.output_tokens': streamUsage.usage.completion_tokens });
   });
 
   it('a REST status change → outbox publish → cache-invalidator consume → router table apply share one trace', async () => {

@@ -9,6 +9,7 @@ import type { ResolvedPolicy } from '../config/routing-policy.config';
 import { RoutingPolicyService } from '../config/routing-policy.service';
 import { LLM_ROUTER_CONFIG } from '../llm-router.tokens';
 import { RouterMetricsService } from '../observability/router-metrics.service';
+import { attachRequestSpan, RequestSpan, requestSpanOf } from '../observability/request-span.util';
 import { DrainService } from './drain.service';
 import { OpenAiError } from './openai-error.exception';
 import { AttemptResult, ClientSide, ExchangeDeps, UpstreamExchange } from './upstream-exchange.util';
@@ -91,6 +92,8 @@ export class ProxyService implements OnModuleInit, OnApplicationShutdown {
   private async proxy(endpoint: Endpoint, request: ClientRequest, client: ClientSide): Promise<void> {
     const body = validate(endpoint, request.body);
     const requested = body['model'] as string;
+    // GenAI attributes on the request's server span, while tracing records it (observability/request-span.util.ts).
+    attachRequestSpan(client, RequestSpan.start(endpoint, requested, body['stream'] === true));
     const environment = this.config.ROUTER_ENVIRONMENT;
     let notReady: OpenAiError | undefined;
     let failure: AttemptFailure | undefined;
@@ -174,6 +177,7 @@ export class ProxyService implements OnModuleInit, OnApplicationShutdown {
     // Cut between two attempts: no new one starts.
     if (client.cut) return Promise.reject(OpenAiError.shuttingDown());
     const upstream = this.pools.upstreamFor(instance.serviceId, instance.internalUrl, policy.connectMs);
+    requestSpanOf(client)?.attempt(instance.serviceId, model);
     return new Promise<AttemptResult>((resolve, reject) => {
       const exchange = new UpstreamExchange(this.exchangeDeps, client, model, instance, policy, stream, resolve, reject);
       upstream.pool.dispatch(

@@ -5,6 +5,7 @@ import type { RoutedInstance } from '@switchboard/routing-table';
 import type { BalancerService } from '../balancing/balancer.service';
 import type { ResolvedPolicy } from '../config/routing-policy.config';
 import type { RouterMetricsService } from '../observability/router-metrics.service';
+import { requestSpanOf } from '../observability/request-span.util';
 import { OpenAiError } from './openai-error.exception';
 import { AttemptFailure, classify, retryAfterMs, safeErrorCode } from './upstream.util';
 
@@ -152,6 +153,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const first = !this.committed;
     if (first) this.commit();
     const res = this.client.res;
+    requestSpanOf(this.client)?.chunk(chunk);
     // Backpressure: the parser may hand over what it already holds after a pause; one drain listener is enough.
     if (!res.write(chunk) && !controller.paused) {
       controller.pause();
@@ -167,6 +169,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.errorBody) return this.failWithStatus();
     if (!this.committed) this.commit();
     this.client.res.end();
+    requestSpanOf(this.client)?.end(this.statusCode);
     const series = this.deps.metrics.seriesOf(this.model, this.instance.serviceId);
     series.answered(this.statusCode);
     series.duration.observe((performance.now() - this.started) / 1000);
@@ -229,6 +232,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // Written with the first chunk: Node sends the head and that chunk in one write.
     this.client.res.writeHead(this.statusCode, head.headers);
     this.deps.metrics.seriesOf(this.model, this.instance.serviceId).ttft.observe(ttftMs / 1000);
+    requestSpanOf(this.client)?.firstByte(ttftMs);
   }
 
   private failWithStatus(): void {
