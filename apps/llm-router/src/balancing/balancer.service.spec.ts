@@ -1,23 +1,11 @@
 import type { RoutedInstance } from '@switchboard/routing-table';
 import { BUILTIN_POLICY, ResolvedPolicy } from '../config/routing-policy.config';
 import { RouterMetricsService } from '../observability/router-metrics.service';
+import { routedInstance } from '../testing/proxy-app.util';
 import { BalancerService } from './balancer.service';
 
-const instance = (serviceId: string, patch: Partial<RoutedInstance> = {}): RoutedInstance => ({
-  serviceId,
-  serviceName: 'vllm',
-  environment: 'production',
-  models: ['m'],
-  internalUrl: `http://${serviceId}`,
-  healthCheckEndpoint: '/health',
-  healthCheck: {},
-  status: 'healthy',
-  adminState: 'enabled',
-  routable: true,
-  revision: 1,
-  load: {},
-  ...patch,
-});
+const instance = (serviceId: string, patch: Partial<RoutedInstance> = {}): RoutedInstance =>
+  routedInstance(serviceId, 'm', `http://${serviceId}`, { environment: 'production', ...patch });
 
 // The score, p2c, ejection and forgetting are the shared InstanceScoreboard's (instance-scoreboard.spec.ts
 // in the routing-table lib); here what the router adds: per-model policies, strategies, metrics, panic.

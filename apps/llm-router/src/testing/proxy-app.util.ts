@@ -17,7 +17,7 @@ import { OpenAiErrorFilter } from '../proxy/openai-error.exception';
 import { ProxyService } from '../proxy/proxy.service';
 
 /** A routable, healthy instance in development serving `model` at `internalUrl`. */
-export function routedInstance(serviceId: string, model: string, internalUrl: string): RoutedInstance {
+export function routedInstance(serviceId: string, model: string, internalUrl: string, patch: Partial<RoutedInstance> = {}): RoutedInstance {
   return {
     serviceId,
     serviceName: 'vllm',
@@ -31,6 +31,7 @@ export function routedInstance(serviceId: string, model: string, internalUrl: st
     routable: true,
     revision: 1,
     load: {},
+    ...patch,
   };
 }
 
